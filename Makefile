@@ -1,0 +1,33 @@
+# `make demo` sets up a fresh machine and runs the pipeline on the embedded synthetic market;
+# `make test` runs the tests. Both create the virtual environment on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# the CPU wheel lies on this machine's disk; on a GPU machine PyPI's torch==2.13.0 is the CUDA build
+TORCH ?= torch==2.13.0
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+
+.PHONY: install demo test ui validate clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: install
+	$(VENV)/bin/krnn-signals demo
+
+test: install
+	$(PY) -m pytest -q
+
+ui: install
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+validate: install
+	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+clean:
+	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs
