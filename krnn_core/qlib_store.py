@@ -1,0 +1,180 @@
+"""Read and write Qlib's binary data folder (the layout of `qlib.data.storage.file_storage`).
+
+calendars/day.txt        one YYYY-MM-DD per line; day_future.txt extends it past the last day
+instruments/<market>.txt CODE<TAB>start<TAB>end, one line per membership range
+features/<code>/<field>.day.bin  little-endian float32: calendar index of the first value, then
+                                 one value per calendar day (NaN for a missing bar)
+
+Every write goes to a temporary file in the target folder and is then renamed over the target,
+so a reader, or a process killed mid-write, never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+Spans = dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]
+_FLOAT = np.dtype("<f4")
+
+
+class QlibDataError(ValueError):
+    """A Qlib data file that is missing or malformed; the message names the file."""
+
+
+def _calendar_path(provider_uri: Path | str, future: bool) -> Path:
+    return Path(provider_uri) / "calendars" / ("day_future.txt" if future else "day.txt")
+
+
+def _field_path(provider_uri: Path | str, code: str, field: str) -> Path:
+    return Path(provider_uri) / "features" / code.lower() / f"{field}.day.bin"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_increasing(days: pd.DatetimeIndex, what: str) -> None:
+    if not days.is_monotonic_increasing or days.has_duplicates:
+        raise QlibDataError(f"{what} must be strictly increasing without duplicates")
+
+
+def read_calendar(provider_uri: Path | str, future: bool = False) -> pd.DatetimeIndex:
+    """The trading days of day.txt (or day_future.txt when `future`)."""
+    path = _calendar_path(provider_uri, future)
+    if not path.exists():
+        raise QlibDataError(f"{path} does not exist")
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        days = pd.DatetimeIndex(pd.to_datetime(lines, format="%Y-%m-%d"))
+    except ValueError as error:
+        raise QlibDataError(f"{path}: not a YYYY-MM-DD date: {error}") from error
+    if days.empty:
+        raise QlibDataError(f"{path} holds no trading day")
+    _check_increasing(days, str(path))
+    return days
+
+
+def write_calendar(
+    provider_uri: Path | str, days: pd.DatetimeIndex, future_days: pd.DatetimeIndex | None = None
+) -> None:
+    """Write day.txt, and day_future.txt = `days` + `future_days` when these are given."""
+    _check_increasing(days, "calendar days")
+    _atomic_write(_calendar_path(provider_uri, False), _calendar_text(days))
+    if future_days is not None:
+        extended = days.append(future_days)
+        _check_increasing(extended, "calendar days followed by future days")
+        _atomic_write(_calendar_path(provider_uri, True), _calendar_text(extended))
+
+
+def _calendar_text(days: pd.DatetimeIndex) -> bytes:
+    return "".join(f"{day:%Y-%m-%d}\n" for day in days).encode()
+
+
+def read_instruments(provider_uri: Path | str, market: str) -> Spans:
+    """Code (as written in the file) -> its (start, end) ranges, in file order."""
+    path = Path(provider_uri) / "instruments" / f"{market.lower()}.txt"
+    if not path.exists():
+        raise QlibDataError(f"{path} does not exist")
+    spans: Spans = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        try:
+            code, start, end = parts[0], pd.Timestamp(parts[1]), pd.Timestamp(parts[2])
+        except (IndexError, ValueError) as error:
+            raise QlibDataError(f"{path} line {number}: expected CODE<TAB>start<TAB>end, got {line!r}") from error
+        if start > end:
+            raise QlibDataError(f"{path} line {number}: {code} starts {start.date()} after its end {end.date()}")
+        spans.setdefault(code, []).append((start, end))
+    return spans
+
+
+def write_instruments(provider_uri: Path | str, market: str, spans: Spans) -> None:
+    """Write instruments/<market>.txt, one line per range, codes and ranges sorted."""
+    lines = []
+    for code in sorted(spans):
+        for start, end in sorted(spans[code]):
+            if start > end:
+                raise QlibDataError(f"{market}: {code} starts {start.date()} after its end {end.date()}")
+            lines.append(f"{code}\t{start:%Y-%m-%d}\t{end:%Y-%m-%d}\n")
+    _atomic_write(Path(provider_uri) / "instruments" / f"{market.lower()}.txt", "".join(lines).encode())
+
+
+def members_on(spans: Spans, day: pd.Timestamp) -> list[str]:
+    """Sorted codes with a range that contains `day`."""
+    return sorted(code for code, ranges in spans.items() if any(start <= day <= end for start, end in ranges))
+
+
+def _read_bin(path: Path, calendar: pd.DatetimeIndex) -> tuple[int, np.ndarray] | None:
+    """(calendar index of the first value, values) of a .bin file, or None when it does not exist."""
+    if not path.exists():
+        return None
+    size = path.stat().st_size
+    if size == 0 or size % _FLOAT.itemsize:
+        raise QlibDataError(f"{path} is empty or truncated ({size} bytes)")
+    raw = np.fromfile(path, dtype=_FLOAT)
+    start, values = raw[0], raw[1:]
+    if not np.isfinite(start) or start < 0 or start != int(start):
+        raise QlibDataError(f"{path}: start index {start} is not a calendar position")
+    if int(start) + values.size > len(calendar):
+        raise QlibDataError(
+            f"{path}: {values.size} values from index {int(start)} run past the calendar's {len(calendar)} days"
+        )
+    return int(start), values
+
+
+def read_field(provider_uri: Path | str, code: str, field: str, calendar: pd.DatetimeIndex) -> np.ndarray:
+    """One field over `calendar` as float32, NaN where the file holds no value (or does not exist)."""
+    out = np.full(len(calendar), np.nan, dtype=np.float32)
+    stored = _read_bin(_field_path(provider_uri, code, field), calendar)
+    if stored is not None:
+        start, values = stored
+        out[start : start + values.size] = values
+    return out
+
+
+def read_panel(
+    provider_uri: Path | str, codes: Sequence[str], fields: Sequence[str], calendar: pd.DatetimeIndex
+) -> np.ndarray:
+    """Fields of many instruments as a float32 array (days, codes, fields)."""
+    out = np.full((len(calendar), len(codes), len(fields)), np.nan, dtype=np.float32)
+    for j, code in enumerate(codes):
+        for k, field in enumerate(fields):
+            out[:, j, k] = read_field(provider_uri, code, field, calendar)
+    return out
+
+
+def data_range(provider_uri: Path | str, code: str, calendar: pd.DatetimeIndex) -> tuple[int, int] | None:
+    """Calendar positions of the first and last day in the instrument's close file, None without one."""
+    stored = _read_bin(_field_path(provider_uri, code, "close"), calendar)
+    if stored is None or stored[1].size == 0:
+        return None
+    start, values = stored
+    return start, start + values.size - 1
+
+
+def write_field(provider_uri: Path | str, code: str, field: str, values: np.ndarray, start_index: int) -> None:
+    """Write one field of one instrument from calendar position `start_index` on."""
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise QlibDataError(f"{code} {field}: values must be one-dimensional, got shape {values.shape}")
+    if int(start_index) != start_index or start_index < 0:
+        raise QlibDataError(f"{code} {field}: start index {start_index} is not a calendar position")
+    data = np.concatenate([[start_index], values]).astype(_FLOAT)
+    _atomic_write(_field_path(provider_uri, code, field), data.tobytes())
