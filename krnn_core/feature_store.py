@@ -101,7 +101,7 @@ def read_features(
         [start.date(), end.date()],
     ).fetchnumpy()
     index = pd.MultiIndex.from_arrays(
-        [pd.DatetimeIndex(table["datetime"]), table["instrument"].astype(str)], names=["datetime", "instrument"]
+        [pd.DatetimeIndex(table["datetime"]).as_unit("ns"), table["instrument"].astype(str)], names=["datetime", "instrument"]
     )
     x = np.column_stack([_as_float32(table[name]) for name in ALPHA360_COLUMNS]) if len(index) else np.empty((0, 360), np.float32)
     y = _as_float32(table[LABEL_COLUMN]) if with_labels else None
@@ -115,7 +115,7 @@ def read_labels(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Tim
         "ORDER BY datetime, instrument",
         [start.date(), end.date()],
     ).df()
-    frame["datetime"] = pd.to_datetime(frame["datetime"])
+    frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ns]")
     return frame.set_index(["datetime", "instrument"])[LABEL_COLUMN]
 
 

@@ -1,0 +1,54 @@
+"""Stage 3: a KRNN model version per retraining period."""
+
+import dagster as dg
+import pandas as pd
+
+from assets.features import alpha360_features, alpha360_labels
+from krnn_core import qlib_store
+from krnn_core.retraining import rolling_windows, train_model_version
+from krnn_signals.config import segments
+from krnn_signals.partitions import retraining_periods
+from krnn_signals.resources import PipelineResource
+
+# the model reads a rolling window of history that ends before its period (see rolling_windows);
+# Dagster's time-window mappings cannot say "N trading days before" across partition definitions
+_HISTORY = dg.AllPartitionMapping()
+
+
+@dg.asset(
+    partitions_def=retraining_periods,
+    deps=[
+        dg.AssetDep(alpha360_features, partition_mapping=_HISTORY),
+        dg.AssetDep(alpha360_labels, partition_mapping=_HISTORY),
+    ],
+    pool="gpu",
+    kinds={"pytorch"},
+    group_name="model",
+)
+def krnn_model(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+    """A KRNN model version trained on the labels that matured before its retraining period starts."""
+    config = pipeline.config
+    calendar = qlib_store.read_calendar(config.qlib_init.provider_uri, future=True)
+    windows = rolling_windows(calendar, pd.Timestamp(context.partition_key), segments(config), config.rolling.rtype)
+    context.log.info(f"training windows {windows.as_dict()}")
+    kwargs = config.task.model.kwargs.model_dump()
+    with pipeline.duckdb() as con:
+        row = train_model_version(con, config.model_dir, windows, kwargs, log=context.log.info)
+    return dg.MaterializeResult(metadata=_metadata(row))
+
+
+def _metadata(row: dict) -> dict:
+    """What a reviewer of a model version looks at first, and its loss curve."""
+    history = pd.read_json(pd.io.common.StringIO(row["history_json"]))
+    curve = dg.TableMetadataValue(
+        records=[dg.TableRecord({k: float(v) for k, v in epoch.items()}) for epoch in history.to_dict("records")],
+        schema=dg.TableSchema(columns=[dg.TableColumn(name, "float") for name in history.columns]),
+    )
+    keys = ("model_version", "train_start", "train_end", "valid_start", "valid_end", "device", "sha256")
+    return {key: str(row[key]) for key in keys} | {
+        "best_epoch": int(row["best_epoch"]),
+        "valid_loss": float(row["valid_loss"]),
+        "valid_ic": float(row["valid_ic"]),
+        "duration_s": float(row["duration_s"]),
+        "loss_curve": curve,
+    }

@@ -1,0 +1,37 @@
+"""Stage 4: one partition of scores per trading day."""
+
+import dagster as dg
+
+from assets.features import alpha360_features
+from assets.model import krnn_model
+from krnn_core.signals import SIGNALS_TABLE, score_days, write_signals
+from krnn_signals.partitions import partition_days, trading_days
+from krnn_signals.resources import PipelineResource
+
+TOP_SHOWN = 10
+
+
+@dg.asset(
+    partitions_def=trading_days,
+    deps=[alpha360_features, krnn_model],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="duckdb",
+    kinds={"duckdb"},
+    group_name="signals",
+)
+def signals(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+    """A KRNN score and rank per universe member and trading day, stamped with its model version."""
+    start, end = partition_days(context)
+    with pipeline.duckdb() as con:
+        frame = score_days(con, start, end)
+        rows = write_signals(con, frame, start, end)
+    last_day = frame[frame["datetime"] == frame["datetime"].max()].head(TOP_SHOWN)
+    return dg.MaterializeResult(
+        metadata={
+            "table": SIGNALS_TABLE,
+            "rows": rows,
+            "days": int(frame["datetime"].nunique()),
+            "model_versions": ", ".join(sorted(frame["model_version"].unique())),
+            f"top_{TOP_SHOWN}_last_day": dg.MetadataValue.md(last_day.to_markdown(index=False)),
+        }
+    )

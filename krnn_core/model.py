@@ -1,0 +1,83 @@
+"""KRNN on Alpha360: a Conv1d encoder over the 60 daily steps, K parallel GRUs averaged, a linear head.
+
+The architecture and parameter names are Qlib's (`qlib.contrib.model.pytorch_krnn.KRNNModel`), so a
+Qlib state_dict loads unchanged. The input layout is not: Alpha360's 360 columns are feature-major
+(CLOSE59..CLOSE0, OPEN59..OPEN0, ..., VOLUME59..VOLUME0), and Qlib's `x.view(B, -1, 6)` reads six
+consecutive lags of one field as a "day". Here a row is read as (6 fields, 60 days), oldest day first,
+so the last GRU step is day t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+INPUT_DIM = 360  # Alpha360: 6 fields x 60 daily lags
+
+
+@dataclass(frozen=True)
+class KRNNConfig:
+    """KRNN hyper-parameters, named as Qlib's KRNN kwargs; defaults are Qlib's Alpha360 benchmark."""
+
+    fea_dim: int = 6  # fields per day
+    cnn_dim: int = 8
+    cnn_kernel_size: int = 3
+    rnn_dim: int = 8
+    rnn_dups: int = 2  # parallel GRUs whose hidden states are averaged
+    rnn_layers: int = 2
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.fea_dim < 1 or INPUT_DIM % self.fea_dim:
+            raise ValueError(f"fea_dim={self.fea_dim} must divide the {INPUT_DIM} Alpha360 columns")
+        if self.cnn_kernel_size < 1 or self.cnn_kernel_size % 2 == 0:
+            # (k - 1) // 2 padding keeps the sequence length only for an odd kernel
+            raise ValueError(f"cnn_kernel_size={self.cnn_kernel_size} must be a positive odd number")
+        for name in ("cnn_dim", "rnn_dim", "rnn_dups", "rnn_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout} must lie in [0, 1)")
+
+    @property
+    def lags(self) -> int:
+        """Days in one Alpha360 row."""
+        return INPUT_DIM // self.fea_dim
+
+
+class KRNN(nn.Module):
+    """Alpha360 row (B, 360) -> score (B,)."""
+
+    def __init__(self, config: KRNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        same_length = (config.cnn_kernel_size - 1) // 2
+        conv = nn.Conv1d(config.fea_dim, config.cnn_dim, config.cnn_kernel_size, padding=same_length)
+        grus = [
+            nn.GRU(config.cnn_dim, config.rnn_dim, num_layers=config.rnn_layers, dropout=config.dropout)
+            for _ in range(config.rnn_dups)
+        ]
+        # The nesting only reproduces Qlib's state_dict keys (encoder.cnn_encoder.conv.*, ...).
+        self.encoder = nn.ModuleDict(
+            {
+                "cnn_encoder": nn.ModuleDict({"conv": conv}),
+                "krnn_encoder": nn.ModuleDict({"rnn_modules": nn.ModuleList(grus)}),
+            }
+        )
+        self.out_fc = nn.Linear(config.rnn_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Score each Alpha360 row from the GRUs' averaged hidden state on day t."""
+        B, D = x.size()
+        if D != INPUT_DIM:
+            raise ValueError(f"KRNN expects (batch, {INPUT_DIM}) Alpha360 rows, got {tuple(x.shape)}")
+        C, T = self.config.fea_dim, self.config.lags
+        x = x.view(B, C, T)  # (B, fields, days): feature-major rows already are Conv1d's channel layout
+        h = self.encoder.cnn_encoder.conv(x)  # (B, cnn_dim, T)
+        h = h.permute(2, 0, 1)  # (T, B, cnn_dim): GRUs are sequence-first, as Qlib's
+        # The mean of the last steps equals Qlib's last step of the mean over all steps.
+        last = [gru(h)[0][-1] for gru in self.encoder.krnn_encoder.rnn_modules]  # K x (B, rnn_dim)
+        h = torch.stack(last, dim=-1).mean(dim=-1)  # (B, rnn_dim)
+        return self.out_fc(h).squeeze(-1)  # (B,)

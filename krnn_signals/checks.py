@@ -1,0 +1,54 @@
+"""Asset checks: the market data is sound before features are built, and the signals cover the universe."""
+
+import dagster as dg
+import pandas as pd
+
+from assets.market_data import qlib_market_data
+from assets.signals import signals
+from krnn_core import qlib_store
+from krnn_core.alpha360 import load_panel
+from krnn_core.market_checks import bar_problems, calendar_problems
+from krnn_core.market_data import last_closed_session
+from krnn_core.signals import signal_coverage
+from krnn_signals.partitions import partition_days, trading_days
+from krnn_signals.resources import PipelineResource
+
+CALENDAR_CHECK = "calendar_is_valid"
+BARS_CHECK = "bars_are_consistent"
+COVERAGE_CHECK = "signals_cover_universe"
+
+
+@dg.asset_check(asset=qlib_market_data, name=CALENDAR_CHECK, blocking=True)
+def calendar_is_valid(pipeline: PipelineResource) -> dg.AssetCheckResult:
+    """The calendar is strictly increasing, without duplicates or days whose session has not closed."""
+    calendar = qlib_store.read_calendar(pipeline.config.qlib_init.provider_uri)
+    problems = calendar_problems(calendar, last_closed_session())
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none", "days": len(calendar)})
+
+
+@dg.asset_check(asset=qlib_market_data, name=BARS_CHECK, blocking=True, partitions_def=trading_days)
+def bars_are_consistent(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
+    """Every member's bar of the refreshed days is whole, positive and OHLC-consistent."""
+    config = pipeline.config
+    panel = load_panel(config.qlib_init.provider_uri, config.market)
+    start, end = partition_days(context)
+    problems = bar_problems(panel, panel.day_index(start), panel.day_index(end))
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
+
+
+@dg.asset_check(asset=signals, name=COVERAGE_CHECK, blocking=True, partitions_def=trading_days)
+def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
+    """Each day has exactly one finite score per universe member with a bar, and no score for the others."""
+    start, end = partition_days(context)
+    with pipeline.duckdb() as con:
+        coverage = signal_coverage(con, start, end)
+    complete = (coverage["scored"] == coverage["traded"]) & (coverage["stored"] == coverage["traded"])
+    bad = coverage[~complete | (coverage["finite"] != coverage["stored"])]
+    return dg.AssetCheckResult(
+        passed=bad.empty and len(coverage) > 0,
+        metadata={
+            "days": len(coverage),
+            "bad_days": ", ".join(str(day.date()) for day in pd.to_datetime(bad["datetime"])[:10]) or "none",
+            "min_scored": int(coverage["scored"].min()) if len(coverage) else 0,
+        },
+    )

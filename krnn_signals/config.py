@@ -1,0 +1,224 @@
+"""The pipeline's YAML config: Qlib workflow keys where Qlib has them, validated with pydantic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from krnn_core.backtest import BacktestConfig
+from krnn_core.synthetic import SyntheticMarket
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+CONFIG_ENV = "KRNN_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class QlibInit(_Strict):
+    provider_uri: Path
+    region: Literal["cn"] = "cn"
+
+
+class SyntheticSource(_Strict):
+    kind: Literal["synthetic"]
+    seed: int = 7
+    n_instruments: int = Field(360, ge=10)
+    n_members: int = Field(300, ge=5)
+    signal_strength: float | None = Field(None, gt=0)
+
+
+class KRNNKwargs(_Strict):
+    """Qlib's KRNN kwargs, same names; defaults of Qlib's Alpha360 benchmark config."""
+
+    fea_dim: int = 6
+    cnn_dim: int = Field(8, ge=1)
+    cnn_kernel_size: int = Field(3, ge=1)
+    rnn_dim: int = Field(8, ge=1)
+    rnn_dups: int = Field(2, ge=1)
+    rnn_layers: int = Field(2, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    n_epochs: int = Field(200, ge=1)
+    lr: float = Field(0.001, gt=0)
+    metric: Literal["loss", "ic"] = "loss"
+    batch_size: int = Field(2000, ge=1)
+    early_stop: int = Field(20, ge=1)
+    loss: Literal["mse"] = "mse"
+    optimizer: Literal["adam", "gd"] = "adam"
+    GPU: int = 0
+    seed: int | None = None
+
+
+class ModelTask(_Strict):
+    class_: Literal["KRNN"] = Field("KRNN", alias="class")
+    kwargs: KRNNKwargs = KRNNKwargs()
+
+
+class Segments(_Strict):
+    """Windows of the first model version; later versions roll forward by `rolling.step`."""
+
+    train: tuple[dt.date, dt.date]
+    valid: tuple[dt.date, dt.date]
+    test: tuple[dt.date, dt.date | None]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Segments:
+        for name in ("train", "valid"):
+            start, end = getattr(self, name)
+            if start > end:
+                raise ValueError(f"{name} starts after it ends")
+        if not self.train[1] < self.valid[0] <= self.valid[1] < self.test[0]:
+            raise ValueError("segments must be ordered train < valid < test without overlap")
+        return self
+
+
+class Dataset(_Strict):
+    segments: Segments
+
+
+class Task(_Strict):
+    model: ModelTask = ModelTask()
+    dataset: Dataset
+
+
+class Rolling(_Strict):
+    """Retraining: one model version per period; `sliding` is Qlib's ROLL_SD, `expanding` ROLL_EX."""
+
+    step: Literal["monthly", "quarterly", "yearly"] = "monthly"
+    rtype: Literal["sliding", "expanding"] = "sliding"
+
+
+class Strategy(_Strict):
+    class_: Literal["TopkDropoutStrategy"] = Field("TopkDropoutStrategy", alias="class")
+    kwargs: dict[Literal["topk", "n_drop"], int] = {"topk": 50, "n_drop": 5}
+
+
+class ExchangeKwargs(_Strict):
+    limit_threshold: float = 0.095
+    deal_price: Literal["close", "open"] = "close"
+    open_cost: float = 0.0005
+    close_cost: float = 0.0015
+    min_cost: float = 5
+
+
+class Backtest(_Strict):
+    start_time: dt.date | None = None  # defaults to the test segment
+    end_time: dt.date | None = None
+    account: float = 100_000_000
+    exchange_kwargs: ExchangeKwargs = ExchangeKwargs()
+
+
+class PortAnalysis(_Strict):
+    strategy: Strategy = Strategy()
+    backtest: Backtest = Backtest()
+
+
+class PipelineConfig(_Strict):
+    qlib_init: QlibInit
+    source: SyntheticSource
+    market: str = "csi300"
+    benchmark: str = "SH000300"
+    start_time: dt.date  # first trading day of the market data and of the daily partitions
+    duckdb_path: Path
+    model_dir: Path
+    task: Task
+    rolling: Rolling = Rolling()
+    port_analysis_config: PortAnalysis = PortAnalysis()
+
+    @model_validator(mode="after")
+    def _windows_inside_data(self) -> PipelineConfig:
+        if self.task.dataset.segments.train[0] < self.start_time:
+            raise ValueError("task.dataset.segments.train starts before start_time")
+        return self
+
+
+def config_path() -> Path:
+    """The config file in use: $KRNN_CONFIG, else configs/default.yaml."""
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG).resolve()
+
+
+def load_config(path: str | Path | None = None) -> PipelineConfig:
+    """Read and validate a config file; relative paths in it are taken from the file's folder."""
+    path = Path(path).resolve() if path else config_path()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of keys")
+    try:
+        config = PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+    return _resolve_paths(config, path.parent)
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per problem, each naming the dotted key."""
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "<root>"
+        lines.append(f"{key}: {error['msg']}")
+    return "; ".join(lines)
+
+
+def _resolve_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
+    def resolve(path: Path) -> Path:
+        return path if path.is_absolute() else (base / path).resolve()
+
+    return config.model_copy(
+        update={
+            "qlib_init": config.qlib_init.model_copy(update={"provider_uri": resolve(config.qlib_init.provider_uri)}),
+            "duckdb_path": resolve(config.duckdb_path),
+            "model_dir": resolve(config.model_dir),
+        }
+    )
+
+
+def synthetic_market(config: PipelineConfig) -> SyntheticMarket:
+    """The embedded synthetic market the config describes."""
+    source = config.source
+    extra = {} if source.signal_strength is None else {"signal_strength": source.signal_strength}
+    return SyntheticMarket(
+        seed=source.seed,
+        start=str(config.start_time),
+        n_instruments=source.n_instruments,
+        n_members=source.n_members,
+        market=config.market,
+        benchmark=config.benchmark,
+        **extra,
+    )
+
+
+def segments(config: PipelineConfig) -> dict[str, tuple]:
+    """`task.dataset.segments` as Qlib writes them: name -> (start, end)."""
+    return config.task.dataset.segments.model_dump()
+
+
+def backtest_config(config: PipelineConfig) -> BacktestConfig:
+    """Qlib's port_analysis_config as the backtest's settings."""
+    port = config.port_analysis_config
+    return BacktestConfig(
+        **port.strategy.kwargs,
+        account=port.backtest.account,
+        benchmark=config.benchmark,
+        **port.backtest.exchange_kwargs.model_dump(),
+    )
+
+
+def report_bounds(config: PipelineConfig) -> tuple[pd.Timestamp, pd.Timestamp | None]:
+    """The report window: backtest start_time/end_time, by default the test segment (None = open end)."""
+    backtest, test = config.port_analysis_config.backtest, config.task.dataset.segments.test
+    end = backtest.end_time or test[1]
+    return pd.Timestamp(backtest.start_time or test[0]), None if end is None else pd.Timestamp(end)
