@@ -36,11 +36,15 @@ def report_summary() -> str:
     with connect(load_config().duckdb_path, read_only=True) as con:
         ic = con.execute("SELECT * FROM ic_summary").df()
         backtest = con.execute("SELECT * FROM backtest_summary ORDER BY metric").df()
-    lines = [f"IC and Rank IC over {ic.start_date[0]}..{ic.end_date[0]} ({ic.days[0]} days):"]
+    lines = [f"IC and Rank IC over {_day(ic.start_date[0])}..{_day(ic.end_date[0])} ({ic.days[0]} days):"]
     lines += [f"  {name:<10} {ic[name][0]: .4f}" for name in ("ic", "icir", "rank_ic", "rank_icir")]
-    lines.append(f"Backtest over {backtest.start_date[0]}..{backtest.end_date[0]}:")
+    lines.append(f"Backtest over {_day(backtest.start_date[0])}..{_day(backtest.end_date[0])}:")
     lines += [f"  {row.metric:<55} {row.value: .4f}" for row in backtest.itertuples()]
     return "\n".join(lines)
+
+
+def _day(value) -> str:
+    return str(pd.Timestamp(value).date())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "signals":
         frame = top_signals(args.date, args.top)
         print({"table": frame.to_string(index=False), "csv": frame.to_csv(index=False),
-               "json": frame.to_json(orient="records", date_format="iso")}[args.format])
+               "json": frame.to_json(orient="records", date_format="iso", double_precision=15)}[args.format])
     else:
         print(report_summary())
 
@@ -66,10 +70,10 @@ def main(argv: list[str] | None = None) -> None:
 def _demo() -> None:
     import dagster as dg
 
-    from krnn_signals.demo import run_demo
+    from krnn_signals.demo import demo_last_day, materialize_chain
 
     with dg.DagsterInstance.get() as instance:
-        run_demo(instance)
+        materialize_chain(instance, demo_last_day())
     print(f"\nTop 20 signals of the last trading day:\n{top_signals(None, 20).to_string(index=False)}\n")
     print(report_summary())
 

@@ -1,40 +1,53 @@
-"""The demo: materialize the whole chain through Dagster on the configured window, then show the result."""
+"""Materialize the whole chain through Dagster up to a day: what `make demo` and the tests run."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from krnn_core.market_data import last_closed_session
-from krnn_signals.config import load_config
+from krnn_signals.config import config_path, load_config
 from krnn_signals.definitions import defs
 from krnn_signals.partitions import retraining_periods, trading_days
+from krnn_signals.resources import PipelineResource
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+_QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # no per-step DEBUG events on the terminal
 
 
-def demo_days() -> tuple[list[str], list[str]]:
-    """All trading-day partitions up to the end of the test segment, and those of the test segment."""
-    config = load_config()
-    test_start, test_end = config.task.dataset.segments.test
+def trading_days_between(first: str, last: str) -> list[str]:
+    """The trading-day partition keys in [first, last]."""
+    return [key for key in trading_days.get_partition_keys() if first <= key <= last]
+
+
+def demo_last_day() -> str:
+    """The end of the test segment, or the last closed session when the segment is open-ended."""
+    test_end = load_config().task.dataset.segments.test[1]
     last = min(pd.Timestamp(test_end or last_closed_session()), last_closed_session())
-    days = [key for key in trading_days.get_partition_keys() if pd.Timestamp(key) <= last]
-    return days, [key for key in days if pd.Timestamp(key) >= pd.Timestamp(test_start)]
+    return trading_days_between(str(load_config().start_time), str(last.date()))[-1]
 
 
-def run_demo(instance: dg.DagsterInstance) -> None:
-    """Market data and features for every day, one model per retraining period, signals, reports."""
-    days, test_days = demo_days()
-    _run("market_data_job", instance, tags={RANGE_START: days[0], RANGE_END: days[-1]})
+def materialize_chain(instance: dg.DagsterInstance, last_day: str, config: Path | None = None) -> None:
+    """Market data for every day, one model per retraining period, test-segment signals, reports."""
+    settings = load_config(config)
+    days = trading_days_between(str(settings.start_time), last_day)
+    test_days = [day for day in days if day >= str(settings.task.dataset.segments.test[0])]
+    run_job("market_data_job", instance, config, tags={RANGE_START: days[0], RANGE_END: days[-1]})
     for period in retraining_periods.get_partition_keys():
-        if period <= test_days[-1]:
-            _run("krnn_model_job", instance, partition_key=period)
-    _run("signals_job", instance, tags={RANGE_START: test_days[0], RANGE_END: test_days[-1]})
-    _run("reports_job", instance)
+        if period <= last_day:
+            run_job("krnn_model_job", instance, config, partition_key=period)
+    run_job("signals_job", instance, config, tags={RANGE_START: test_days[0], RANGE_END: test_days[-1]})
+    run_job("reports_job", instance, config)
 
 
-def _run(job_name: str, instance: dg.DagsterInstance, **kwargs) -> None:
+def run_job(job_name: str, instance: dg.DagsterInstance, config: Path | None = None, **kwargs) -> None:
+    """Run one of the code location's jobs in this process, recorded in `instance`; fail loudly."""
     print(f"== {job_name} {kwargs.get('partition_key') or kwargs.get('tags') or ''}", flush=True)
-    result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, **kwargs)
+    pipeline = PipelineResource(config_path=str(config or config_path()))
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance, resources={"pipeline": pipeline}, run_config=_QUIET, raise_on_error=False, **kwargs
+    )
     if not result.success:
-        raise SystemExit(f"{job_name} failed: see the run in the Dagster UI")
+        raise RuntimeError(f"{job_name} failed (run {result.run_id}): see its events in the Dagster UI")

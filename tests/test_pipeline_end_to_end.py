@@ -14,43 +14,7 @@ from krnn_core.alpha360 import ALPHA360_COLUMNS
 from krnn_core.synthetic import oracle_ic
 from krnn_core.warehouse import connect
 from krnn_signals.config import load_config, synthetic_market
-from krnn_signals.definitions import defs
-from krnn_signals.resources import PipelineResource
-from krnn_signals.partitions import trading_days
-
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-
-
-def _days(first: str, last: str) -> list[str]:
-    return [key for key in trading_days.get_partition_keys() if first <= key <= last]
-
-
-def _run(job: str, instance: dg.DagsterInstance, config_path: Path, **kwargs) -> None:
-    job_def = defs.resolve_job_def(job)
-    result = job_def.execute_in_process(
-        instance=instance, resources={"pipeline": PipelineResource(config_path=str(config_path))}, **kwargs
-    )
-    assert result.success
-
-
-def _materialize_chain(config_path: Path, last_day: str) -> None:
-    config = load_config(config_path)
-    test_start = str(config.task.dataset.segments.test[0])
-    days = _days(str(config.start_time), last_day)
-    test_days = [day for day in days if day >= test_start]
-    with dg.DagsterInstance.ephemeral() as instance:
-        _run("market_data_job", instance, config_path, tags={RANGE_START: days[0], RANGE_END: days[-1]})
-        _run("krnn_model_job", instance, config_path, partition_key="2022-04-01")
-        _run("signals_job", instance, config_path, tags={RANGE_START: test_days[0], RANGE_END: test_days[-1]})
-
-
-@pytest.fixture(scope="module")
-def pipeline(test_config_path):
-    config = load_config(test_config_path)
-    _materialize_chain(test_config_path, str(config.task.dataset.segments.test[1]))
-    with dg.DagsterInstance.ephemeral() as instance:
-        _run("reports_job", instance, test_config_path)
-    return config
+from krnn_signals.demo import materialize_chain, run_job, trading_days_between
 
 
 def _traded_members(config, day: pd.Timestamp) -> set[str]:
@@ -74,7 +38,7 @@ def _signals(config, first: str, last: str) -> pd.DataFrame:
 def test_one_signal_per_traded_universe_member_and_trading_day(pipeline):
     test_start, test_end = (str(day) for day in pipeline.task.dataset.segments.test)
     stored = _signals(pipeline, test_start, test_end)
-    days = _days(test_start, test_end)
+    days = trading_days_between(test_start, test_end)
     assert sorted(stored["datetime"].dt.strftime("%Y-%m-%d").unique()) == days
     suspended_somewhere = False
     for day, frame in stored.groupby("datetime"):
@@ -125,7 +89,7 @@ def test_model_learned_the_planted_signal(pipeline):
 
 
 def test_rematerializing_a_day_keeps_row_counts_and_values(pipeline, test_config_path):
-    day = _days(str(pipeline.task.dataset.segments.test[0]), "2022-06-30")[5]
+    day = trading_days_between(str(pipeline.task.dataset.segments.test[0]), "2022-06-30")[5]
     tables = ("alpha360_features", "alpha360_labels", "signals")
 
     def counts():
@@ -134,7 +98,7 @@ def test_rematerializing_a_day_keeps_row_counts_and_values(pipeline, test_config
 
     before, signals_before = counts(), _signals(pipeline, day, day)
     with dg.DagsterInstance.ephemeral() as instance:
-        _run("daily_signals_job", instance, test_config_path, partition_key=day)
+        run_job("daily_signals_job", instance, test_config_path, partition_key=day)
     assert counts() == before
     pd.testing.assert_frame_equal(_signals(pipeline, day, day), signals_before)
 
@@ -164,9 +128,10 @@ def _truncated_copy(config, config_file: Path, day: pd.Timestamp, root: Path) ->
 
 
 def test_signals_of_a_day_do_not_change_when_later_data_is_removed(pipeline, test_config_path, tmp_path):
-    day = _days(str(pipeline.task.dataset.segments.test[0]), "2022-06-30")[9]
+    day = trading_days_between(str(pipeline.task.dataset.segments.test[0]), "2022-06-30")[9]
     copy = _truncated_copy(pipeline, test_config_path, pd.Timestamp(day), tmp_path)
-    _materialize_chain(copy, day)
+    with dg.DagsterInstance.ephemeral() as instance:
+        materialize_chain(instance, day, copy)
     truncated = load_config(copy)
     assert qlib_store.read_calendar(truncated.qlib_init.provider_uri)[-1] == pd.Timestamp(day)
     pd.testing.assert_frame_equal(_signals(truncated, day, day), _signals(pipeline, day, day))

@@ -1,0 +1,49 @@
+import numpy as np
+import pandas as pd
+
+from krnn_core.alpha360 import FIELDS, MarketPanel
+from krnn_core.market_checks import bar_problems, calendar_problems
+
+DAYS = pd.bdate_range("2024-01-02", periods=4)
+
+
+def _panel() -> MarketPanel:
+    bar = {"close": 10.0, "open": 9.8, "high": 10.3, "low": 9.7, "vwap": 10.0, "volume": 1e5}
+    values = np.tile(np.array([bar[f] for f in FIELDS], np.float32), (len(DAYS), 2, 1))  # (days, 2 codes, fields)
+    return MarketPanel(DAYS, ["SH600000", "SZ000001"], values, np.ones((len(DAYS), 2), dtype=bool))
+
+
+def test_a_clean_panel_has_no_problem():
+    assert bar_problems(_panel(), 0, len(DAYS) - 1) == []
+
+
+def test_each_bad_bar_is_reported_with_instrument_and_day():
+    panel = _panel()
+    panel.values[1, 0, FIELDS.index("high")] = 9.0  # high below open and close
+    panel.values[2, 1, FIELDS.index("volume")] = np.nan  # a partial bar
+    panel.values[3, 1, :] = np.nan  # a whole missing bar is a suspension, not a problem
+    problems = bar_problems(panel, 0, len(DAYS) - 1)
+    assert any("high below open/close" in p and "SH600000 2024-01-03" in p for p in problems)
+    assert any("low above" in p and "SH600000 2024-01-03" in p for p in problems)
+    assert any("partial bar" in p and "SZ000001 2024-01-04" in p for p in problems)
+    assert len(problems) == 3
+
+
+def test_problems_outside_the_window_or_of_non_members_are_ignored():
+    panel = _panel()
+    panel.values[0, 0, FIELDS.index("close")] = -1.0
+    panel.values[2, 1, FIELDS.index("close")] = -1.0
+    panel.member[2, 1] = False
+    assert bar_problems(panel, 1, 3) == []
+    assert "non-positive price: 1 bars, e.g. SH600000 2024-01-02" in bar_problems(panel, 0, 3)
+
+
+def test_calendar_duplicates_disorder_and_future_days_are_reported():
+    calendar = pd.DatetimeIndex(["2024-01-02", "2024-01-03", "2024-01-03", "2024-01-02", "2024-01-09"])
+    problems = calendar_problems(calendar, pd.Timestamp("2024-01-05"))
+    assert problems == [
+        "duplicate calendar day 2024-01-03",
+        "calendar goes back in time at 2024-01-02",
+        "calendar holds future day 2024-01-09 (today is 2024-01-05)",
+    ]
+    assert calendar_problems(DAYS, DAYS[-1]) == []

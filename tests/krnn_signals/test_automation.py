@@ -1,0 +1,35 @@
+"""The schedule and the sensor on the test config: quarterly periods from 2022-04-01."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from krnn_signals.definitions import defs
+from krnn_signals.sensors import period_starting_after
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _tick(when: dt.datetime) -> list[str]:
+    schedule = defs.resolve_schedule_def("daily_signals_schedule")
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def())
+        result = schedule.evaluate_tick(context)
+    return [request.partition_key for request in result.run_requests or []]
+
+
+def test_the_schedule_runs_the_same_trading_day_at_18_00_shanghai():
+    assert _tick(dt.datetime(2022, 6, 15, 18, 0, tzinfo=SHANGHAI)) == ["2022-06-15"]
+
+
+def test_the_schedule_requests_nothing_on_a_holiday():
+    # Oct 1-7 are holidays of the synthetic market's calendar; Oct 4, 2022 is a Tuesday
+    assert _tick(dt.datetime(2022, 10, 4, 18, 0, tzinfo=SHANGHAI)) == []
+
+
+def test_the_next_model_is_trained_on_the_last_trading_day_of_a_period():
+    assert period_starting_after("2022-06-30") == "2022-07-01"
+    assert period_starting_after("2022-06-29") is None
+    # Sep 30 is the last trading day before the October holidays and the next quarter
+    assert period_starting_after("2022-09-30") == "2022-10-01"
