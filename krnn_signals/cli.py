@@ -1,70 +1,90 @@
-"""`krnn-signals`: run the demo and read signals and reports from DuckDB."""
+"""`krnn-signals`: read signals, IC and models from the published DuckDB snapshot; run the demo."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import sys
+from pathlib import Path
 
 import pandas as pd
 
-from krnn_core.warehouse import connect
+from krnn_core import signal_queries
+from krnn_core.read_snapshot import open_snapshot
 from krnn_signals.config import load_config
 
 
-def top_signals(day: str | None, top: int) -> pd.DataFrame:
-    """The `top` best-ranked signals of a day (default: the last day with signals)."""
-    with connect(load_config().duckdb_path, read_only=True) as con:
-        last = con.execute("SELECT max(datetime) FROM signals").fetchone()[0]
-        if last is None:
-            raise SystemExit("no signals stored yet: run `make demo` or materialize the signals asset")
-        wanted = pd.Timestamp(day).date() if day else last
-        frame = con.execute(
-            "SELECT datetime, rank, instrument, score, model_version FROM signals WHERE datetime = ? ORDER BY rank LIMIT ?",
-            [wanted, top],
-        ).df()
-        if frame.empty:
-            nearest = con.execute(
-                "SELECT datetime FROM signals GROUP BY datetime ORDER BY abs(datediff('day', datetime, ?::DATE)) LIMIT 1",
-                [wanted],
-            ).fetchone()[0]
-            raise SystemExit(f"no signals for {wanted}; the nearest day with signals is {nearest}")
-    return frame
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date of the form YYYY-MM-DD") from None
 
 
-def report_summary() -> str:
-    """IC / Rank IC / ICIR and the backtest's excess return, as stored by the report assets."""
-    with connect(load_config().duckdb_path, read_only=True) as con:
-        ic = con.execute("SELECT * FROM ic_summary").df()
-        backtest = con.execute("SELECT * FROM backtest_summary ORDER BY metric").df()
-    lines = [f"IC and Rank IC over {_day(ic.start_date[0])}..{_day(ic.end_date[0])} ({ic.days[0]} days):"]
-    lines += [f"  {name:<10} {ic[name][0]: .4f}" for name in ("ic", "icir", "rank_ic", "rank_icir")]
-    lines.append(f"Backtest over {_day(backtest.start_date[0])}..{_day(backtest.end_date[0])}:")
-    lines += [f"  {row.metric:<55} {row.value: .4f}" for row in backtest.itertuples()]
-    return "\n".join(lines)
-
-
-def _day(value) -> str:
-    return str(pd.Timestamp(value).date())
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="krnn-signals", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser("signals", help="a day's best-ranked signals")
+    show.add_argument("--date", type=_date, help="YYYY-MM-DD; default: the last day with signals")
+    show.add_argument("--top", type=int, default=20)
+    show.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    for name, text in (("ic", "IC, ICIR, Rank IC, Rank ICIR over a window"), ("report", "IC and backtest summary")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--start", type=_date)
+        command.add_argument("--end", type=_date)
+    commands.choices["report"].add_argument("--html", type=Path, help="also write a self-contained HTML report")
+    commands.add_parser("models", help="the recorded model versions")
+    export = commands.add_parser("export", help="the scores as Qlib's pred.pkl")
+    export.add_argument("output", type=Path)
+    export.add_argument("--start", type=_date)
+    export.add_argument("--end", type=_date)
+    commands.add_parser("demo", help="materialize the whole chain through Dagster, then print the results")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="krnn-signals", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    show = commands.add_parser("signals", help="the best-ranked signals of a day")
-    show.add_argument("--date", help="YYYY-MM-DD, default: the last day with signals")
-    show.add_argument("--top", type=int, default=20)
-    show.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    commands.add_parser("report", help="IC, ICIR and backtest summary")
-    commands.add_parser("demo", help="materialize the whole chain through Dagster, then print the results")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     if args.command == "demo":
-        _demo()
-    elif args.command == "signals":
-        frame = top_signals(args.date, args.top)
-        print({"table": frame.to_string(index=False), "csv": frame.to_csv(index=False),
-               "json": frame.to_json(orient="records", date_format="iso", double_precision=15)}[args.format])
-    else:
-        print(report_summary())
+        return _demo()
+    with open_snapshot(load_config().duckdb_path) as con:
+        try:
+            print(_answer(con, args))
+        except signal_queries.NoSignals as error:
+            raise SystemExit(str(error)) from None
+
+
+def _answer(con, args: argparse.Namespace) -> str:
+    """The text one command prints."""
+    if args.command == "signals":
+        frame = signal_queries.top_signals(con, args.date, args.top)
+        frame["datetime"] = pd.to_datetime(frame["datetime"]).dt.strftime("%Y-%m-%d")
+        formats = {"table": lambda: frame.to_string(index=False), "csv": lambda: frame.to_csv(index=False).rstrip()}
+        return formats.get(args.format, lambda: json.dumps(frame.to_dict("records")))()
+    if args.command == "ic":
+        return _lines(signal_queries.ic_over(con, args.start, args.end))
+    if args.command == "models":
+        return signal_queries.model_table(con).to_string(index=False)
+    if args.command == "export":
+        rows = signal_queries.export_qlib_predictions(con, args.start, args.end, args.output)
+        return f"wrote {rows} scores to {args.output}"
+    return _report(con, args)
+
+
+def _report(con, args: argparse.Namespace) -> str:
+    """IC over the window and the stored backtest summary; optionally the HTML report."""
+    backtest = con.execute("SELECT metric, value FROM backtest_summary ORDER BY metric").fetchall()
+    text = "IC\n" + _lines(signal_queries.ic_over(con, args.start, args.end)) + "\nBacktest\n" + _lines(dict(backtest))
+    if args.html:
+        from krnn_core.report_html import write_html_report
+
+        write_html_report(con, args.start, args.end, args.html)
+        text += f"\nwrote {args.html}"
+    return text
+
+
+def _lines(figures: dict) -> str:
+    return "\n".join(f"  {key:<45} {value: .4f}" if isinstance(value, float) else f"  {key:<45} {value}" for key, value in figures.items())
 
 
 def _demo() -> None:
@@ -74,8 +94,8 @@ def _demo() -> None:
 
     with dg.DagsterInstance.get() as instance:
         materialize_chain(instance, demo_last_day())
-    print(f"\nTop 20 signals of the last trading day:\n{top_signals(None, 20).to_string(index=False)}\n")
-    print(report_summary())
+    main(["signals", "--top", "20"])
+    main(["report"])
 
 
 if __name__ == "__main__":

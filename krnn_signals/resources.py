@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
+from krnn_core.read_snapshot import publish_snapshot, snapshot_path
 from krnn_core.warehouse import connect
 from krnn_signals.config import PipelineConfig, load_config
 
@@ -22,9 +23,13 @@ class PipelineResource(dg.ConfigurableResource):
         return load_config(self.config_path)
 
     @contextmanager
-    def duckdb(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = connect(self.config.duckdb_path)
+    def duckdb(self, publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the warehouse; on success the served tables are republished for readers."""
+        path = self.config.duckdb_path
+        con = connect(path)
         try:
             yield con
+            if publish:
+                publish_snapshot(con, snapshot_path(path))
         finally:
             con.close()

@@ -1,0 +1,54 @@
+"""A read-only copy of the served tables, republished after each write, for readers during a backfill.
+
+DuckDB lets one process hold a database file for writing, and in DuckDB 2.0 a read-only connection
+from another process blocks that writer too. So readers (the CLI, people at the duckdb shell) never
+open the pipeline's file: after each committed write the pipeline copies the served tables into a
+temporary file and renames it over the snapshot, and readers open the snapshot read-only. A reader
+sees the last committed state, never a lock error and never half a write.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+# the raw feature store is large and is read by the pipeline, not by people during a backfill
+NOT_SERVED = ("alpha360_features",)
+
+
+def snapshot_path(database: Path) -> Path:
+    """Where the snapshot of a pipeline database lives: beside it, `<name>.snapshot.duckdb`."""
+    return database.with_name(f"{database.stem}.snapshot.duckdb")
+
+
+def publish_snapshot(con: duckdb.DuckDBPyConnection, target: Path) -> None:
+    """Copy every served table and view of `con`'s database to `target`, replacing it atomically."""
+    source = con.execute("SELECT current_database()").fetchone()[0]
+    tables = [name for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [source]).fetchall()]
+    views = con.execute(
+        "SELECT view_name, sql FROM duckdb_views() WHERE database_name = ? AND NOT internal", [source]
+    ).fetchall()
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    staging.unlink(missing_ok=True)
+    con.execute(f"ATTACH '{staging}' AS snapshot_staging")
+    try:
+        for table in (t for t in tables if t not in NOT_SERVED):
+            con.execute(f'CREATE TABLE snapshot_staging."{table}" AS SELECT * FROM "{source}"."{table}"')
+        con.execute("USE snapshot_staging")
+        for _, sql in views:
+            if not any(table in sql for table in NOT_SERVED):
+                con.execute(sql)
+    finally:
+        con.execute(f'USE "{source}"')
+        con.execute("DETACH snapshot_staging")
+    os.replace(staging, target)
+
+
+def open_snapshot(database: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the last published snapshot of `database`."""
+    path = snapshot_path(database)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist yet: it is published after the pipeline's first write")
+    return duckdb.connect(str(path), read_only=True)

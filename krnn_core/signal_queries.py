@@ -1,0 +1,72 @@
+"""What people ask of the stored signals: a day's ranking, IC over a window, the models, an export."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from krnn_core.evaluation import ic_summary
+
+
+class NoSignals(LookupError):
+    """The asked day or window has no signals; the message names the nearest day that has."""
+
+
+def signal_days(con: duckdb.DuckDBPyConnection) -> pd.DatetimeIndex:
+    """Every day that has signals, ascending."""
+    days = con.execute("SELECT DISTINCT datetime FROM signals ORDER BY 1").fetchall()
+    if not days:
+        raise NoSignals("no signals stored yet: run `make demo` or materialize the signals asset")
+    return pd.DatetimeIndex([day for (day,) in days])
+
+
+def top_signals(con: duckdb.DuckDBPyConnection, day: dt.date | None, top: int) -> pd.DataFrame:
+    """The `top` best-ranked signals of `day` (default: the last day with signals)."""
+    days = signal_days(con)
+    wanted = pd.Timestamp(day) if day else days[-1]
+    if wanted not in days:
+        nearest = days[abs(days - wanted).argmin()]
+        raise NoSignals(f"no signals for {wanted.date()}; the nearest day with signals is {nearest.date()}")
+    return con.execute(
+        "SELECT datetime, rank, instrument, score, model_version FROM signals WHERE datetime = ? ORDER BY rank LIMIT ?",
+        [wanted.date(), top],
+    ).df()
+
+
+def ic_over(con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None) -> dict[str, float]:
+    """IC, ICIR, Rank IC and Rank ICIR of the stored daily IC over [start, end] (all days by default)."""
+    daily = con.execute(
+        "SELECT datetime, ic, rank_ic FROM ic_daily WHERE datetime BETWEEN coalesce(?, DATE '1900-01-01') "
+        "AND coalesce(?, DATE '9999-12-31') ORDER BY datetime",
+        [start, end],
+    ).df()
+    if daily.empty:
+        raise NoSignals(f"no daily IC between {start or 'the first day'} and {end or 'the last day'}")
+    summary = ic_summary(daily.set_index("datetime"))
+    return {"start": str(daily["datetime"].min().date()), "end": str(daily["datetime"].max().date())} | summary
+
+
+def model_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every recorded model version, newest first."""
+    return con.execute(
+        "SELECT model_version, period, train_start, train_end, valid_start, valid_end, best_epoch, "
+        "round(valid_loss, 5) AS valid_loss, round(valid_ic, 4) AS valid_ic, device, round(duration_s, 1) AS duration_s "
+        "FROM model_versions ORDER BY label_end DESC, created_at DESC"
+    ).df()
+
+
+def export_qlib_predictions(con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None, path: Path) -> int:
+    """Pickle the scores as Qlib's `pred.pkl`: a DataFrame indexed by (datetime, instrument), column `score`."""
+    frame = con.execute(
+        "SELECT datetime, instrument, score FROM signals WHERE datetime BETWEEN coalesce(?, DATE '1900-01-01') "
+        "AND coalesce(?, DATE '9999-12-31') ORDER BY datetime, instrument",
+        [start, end],
+    ).df()
+    if frame.empty:
+        raise NoSignals(f"no signals between {start or 'the first day'} and {end or 'the last day'}")
+    frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ns]")
+    frame.set_index(["datetime", "instrument"]).to_pickle(path)
+    return len(frame)
