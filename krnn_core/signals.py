@@ -95,3 +95,17 @@ def signal_coverage(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd
         """,
         {"start": start.date(), "end": end.date()},
     ).df()
+
+
+def signal_day_stats(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Per day: rows, cross-sectional score std, and the model version with the last day of its labels."""
+    return con.execute(
+        f"""
+        SELECT s.datetime, count(*) AS n, coalesce(stddev_samp(s.score), 0) AS score_std,
+               any_value(s.model_version) AS model_version, count(DISTINCT s.model_version) AS versions,
+               any_value(m.label_end) AS label_end
+        FROM {SIGNALS_TABLE} s LEFT JOIN model_versions m USING (model_version)
+        WHERE s.datetime BETWEEN ? AND ? GROUP BY s.datetime ORDER BY s.datetime
+        """,
+        [start.date(), end.date()],
+    ).df()

@@ -124,6 +124,15 @@ class PortAnalysis(_Strict):
     backtest: Backtest = Backtest()
 
 
+class Monitoring(_Strict):
+    """Thresholds of the signal checks and alerts."""
+
+    min_score_std: float = Field(1e-4, ge=0)  # below this a day's scores count as collapsed
+    max_model_age_days: int = Field(120, ge=1)  # calendar days from a model's last label to a signal day
+    rank_ic_floor: float = 0.0  # the rolling 20-day Rank IC below this raises a warning
+    signals_deadline_cron: str = "30 19 * * 1-5"  # Asia/Shanghai: the day's signals exist by then
+
+
 class PipelineConfig(_Strict):
     qlib_init: QlibInit
     source: SyntheticSource
@@ -135,6 +144,7 @@ class PipelineConfig(_Strict):
     task: Task
     rolling: Rolling = Rolling()
     port_analysis_config: PortAnalysis = PortAnalysis()
+    monitoring: Monitoring = Monitoring()
 
     @model_validator(mode="after")
     def _windows_inside_data(self) -> PipelineConfig:

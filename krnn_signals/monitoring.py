@@ -1,0 +1,84 @@
+"""Monitoring: checks on each day's signals, their freshness, IC drift, and alerts on failed runs."""
+
+import dagster as dg
+import pandas as pd
+
+from assets.reports import ic_report
+from assets.signals import signals
+from krnn_core.alerts import record_alert
+from krnn_core.market_data import EXCHANGE_TIMEZONE
+from krnn_core.signals import signal_day_stats
+from krnn_signals.config import load_config
+from krnn_signals.partitions import partition_days, trading_days
+from krnn_signals.resources import PipelineResource
+
+SPREAD_CHECK = "signals_are_spread"
+MODEL_AGE_CHECK = "model_is_recent"
+IC_DRIFT_CHECK = "rank_ic_holds_up"
+ROLLING_DAYS = 20
+
+
+def _days_listed(days: pd.Series) -> str:
+    return ", ".join(str(day.date()) for day in pd.to_datetime(days)[:10]) or "none"
+
+
+@dg.asset_check(asset=signals, name=SPREAD_CHECK, blocking=True, partitions_def=trading_days, pool="duckdb")
+def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
+    """Each day's scores have a cross-sectional spread above the floor: a collapsed model is caught."""
+    floor = pipeline.config.monitoring.min_score_std
+    with pipeline.duckdb(publish=False) as con:
+        stats = signal_day_stats(con, *partition_days(context))
+    collapsed = stats[stats["score_std"] < floor]
+    return dg.AssetCheckResult(
+        passed=collapsed.empty and not stats.empty,
+        metadata={"min_score_std": float(stats["score_std"].min()) if len(stats) else 0.0, "floor": floor,
+                  "collapsed_days": _days_listed(collapsed["datetime"])},
+    )
+
+
+@dg.asset_check(asset=signals, name=MODEL_AGE_CHECK, partitions_def=trading_days, pool="duckdb")
+def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
+    """The model behind each day's scores saw labels no older than the configured limit."""
+    limit = pipeline.config.monitoring.max_model_age_days
+    with pipeline.duckdb(publish=False) as con:
+        stats = signal_day_stats(con, *partition_days(context))
+    age = (pd.to_datetime(stats["datetime"]) - pd.to_datetime(stats["label_end"])).dt.days
+    stale = stats[age > limit]
+    return dg.AssetCheckResult(
+        passed=stale.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"max_age_days": int(age.max()) if len(age) else 0, "limit_days": limit, "stale_days": _days_listed(stale["datetime"])},
+    )
+
+
+@dg.asset_check(asset=ic_report, name=IC_DRIFT_CHECK, pool="duckdb")
+def rank_ic_holds_up(pipeline: PipelineResource) -> dg.AssetCheckResult:
+    """The rolling 20-day Rank IC stays above the floor; below it the model may have stopped working."""
+    floor = pipeline.config.monitoring.rank_ic_floor
+    with pipeline.duckdb(publish=False) as con:
+        daily = con.execute("SELECT datetime, rank_ic FROM ic_daily ORDER BY datetime").df()
+    recent = float(daily["rank_ic"].tail(ROLLING_DAYS).mean())
+    return dg.AssetCheckResult(
+        passed=len(daily) >= ROLLING_DAYS and recent >= floor,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rank_ic_20d": recent, "floor": floor, "days": len(daily)},
+    )
+
+
+signals_freshness_checks = dg.build_time_partition_freshness_checks(
+    assets=[signals], deadline_cron=load_config().monitoring.signals_deadline_cron, timezone=EXCHANGE_TIMEZONE
+)
+signals_freshness_sensor = dg.build_sensor_for_freshness_checks(
+    freshness_checks=signals_freshness_checks, name="signals_freshness_sensor", default_status=dg.DefaultSensorStatus.RUNNING
+)
+
+
+@dg.run_failure_sensor(name="run_failure_alerts", default_status=dg.DefaultSensorStatus.RUNNING)
+def run_failure_alerts(context: dg.RunFailureSensorContext, pipeline: PipelineResource) -> None:
+    """Log every failed run and append it to the `alerts` table."""
+    run = context.dagster_run
+    message = context.failure_event.message or "run failed"
+    context.log.error(f"run {run.run_id} of {run.job_name} failed: {message}")
+    alert = {"source": "run_failure", "run_id": run.run_id, "job_name": run.job_name,
+             "partition": run.tags.get("dagster/partition"), "message": message}
+    record_alert(pipeline.config.duckdb_path, alert)
