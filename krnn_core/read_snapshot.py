@@ -26,7 +26,12 @@ def snapshot_path(database: Path) -> Path:
 def publish_snapshot(con: duckdb.DuckDBPyConnection, target: Path) -> None:
     """Copy every served table and view of `con`'s database to `target`, replacing it atomically."""
     source = con.execute("SELECT current_database()").fetchone()[0]
-    tables = [name for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [source]).fetchall()]
+    tables = [
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [source]
+        ).fetchall()
+    ]
     views = con.execute(
         "SELECT view_name, sql FROM duckdb_views() WHERE database_name = ? AND NOT internal", [source]
     ).fetchall()

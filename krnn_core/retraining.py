@@ -113,7 +113,9 @@ def _matured(data: FeatureMatrix, name: str, window: tuple[pd.Timestamp, pd.Time
     labelled = pd.Series(np.isfinite(data.y), index=days).groupby(level=0).any()
     missing = labelled.index[~labelled.to_numpy()]
     if len(missing):
-        raise ValueError(f"no alpha360_labels stored for {len(missing)} days of the {name} window, first {missing[0].date()}")
+        raise ValueError(
+            f"no alpha360_labels stored for {len(missing)} days of the {name} window, first {missing[0].date()}"
+        )
     return data
 
 

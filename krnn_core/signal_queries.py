@@ -58,7 +58,9 @@ def model_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def export_qlib_predictions(con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None, path: Path) -> int:
+def export_qlib_predictions(
+    con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None, path: Path
+) -> int:
     """Pickle the scores as Qlib's `pred.pkl`: a DataFrame indexed by (datetime, instrument), column `score`."""
     frame = con.execute(
         "SELECT datetime, instrument, score FROM signals WHERE datetime BETWEEN coalesce(?, DATE '1900-01-01') "

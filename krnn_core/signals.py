@@ -74,7 +74,6 @@ def _load(version: dict) -> LoadedModel:
     return load_artifact(Path(version["artifact_path"]), version["sha256"])
 
 
-
 def signal_coverage(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Per day: members with a bar (`traded`), of them scored, all stored scores and the finite ones."""
     return con.execute(

@@ -84,7 +84,10 @@ def _report(con, args: argparse.Namespace) -> str:
 
 
 def _lines(figures: dict) -> str:
-    return "\n".join(f"  {key:<45} {value: .4f}" if isinstance(value, float) else f"  {key:<45} {value}" for key, value in figures.items())
+    return "\n".join(
+        f"  {key:<45} {value: .4f}" if isinstance(value, float) else f"  {key:<45} {value}"
+        for key, value in figures.items()
+    )
 
 
 def _demo() -> None:

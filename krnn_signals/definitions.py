@@ -9,6 +9,7 @@ from assets.reports import backtest_report, ic_report
 from assets.signals import signals
 from krnn_signals.checks import bars_are_consistent, calendar_is_valid, signals_cover_universe
 from krnn_signals.config import config_path
+from krnn_signals.jobs import daily_signals_job, krnn_model_job, market_data_job, reports_job, signals_job
 from krnn_signals.monitoring import (
     model_is_recent,
     rank_ic_holds_up,
@@ -17,7 +18,6 @@ from krnn_signals.monitoring import (
     signals_freshness_checks,
     signals_freshness_sensor,
 )
-from krnn_signals.jobs import daily_signals_job, krnn_model_job, market_data_job, reports_job, signals_job
 from krnn_signals.resources import PipelineResource
 from krnn_signals.schedules import daily_signals_schedule
 from krnn_signals.sensors import after_daily_signals

@@ -31,8 +31,11 @@ def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: Pipelin
     collapsed = stats[stats["score_std"] < floor]
     return dg.AssetCheckResult(
         passed=collapsed.empty and not stats.empty,
-        metadata={"min_score_std": float(stats["score_std"].min()) if len(stats) else 0.0, "floor": floor,
-                  "collapsed_days": _days_listed(collapsed["datetime"])},
+        metadata={
+            "min_score_std": float(stats["score_std"].min()) if len(stats) else 0.0,
+            "floor": floor,
+            "collapsed_days": _days_listed(collapsed["datetime"]),
+        },
     )
 
 
@@ -47,7 +50,11 @@ def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: PipelineRe
     return dg.AssetCheckResult(
         passed=stale.empty,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"max_age_days": int(age.max()) if len(age) else 0, "limit_days": limit, "stale_days": _days_listed(stale["datetime"])},
+        metadata={
+            "max_age_days": int(age.max()) if len(age) else 0,
+            "limit_days": limit,
+            "stale_days": _days_listed(stale["datetime"]),
+        },
     )
 
 
@@ -69,7 +76,9 @@ signals_freshness_checks = dg.build_time_partition_freshness_checks(
     assets=[signals], deadline_cron=load_config().monitoring.signals_deadline_cron, timezone=EXCHANGE_TIMEZONE
 )
 signals_freshness_sensor = dg.build_sensor_for_freshness_checks(
-    freshness_checks=signals_freshness_checks, name="signals_freshness_sensor", default_status=dg.DefaultSensorStatus.RUNNING
+    freshness_checks=signals_freshness_checks,
+    name="signals_freshness_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
 )
 
 
@@ -79,6 +88,11 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, pipeline: PipelineRe
     run = context.dagster_run
     message = context.failure_event.message or "run failed"
     context.log.error(f"run {run.run_id} of {run.job_name} failed: {message}")
-    alert = {"source": "run_failure", "run_id": run.run_id, "job_name": run.job_name,
-             "partition": run.tags.get("dagster/partition"), "message": message}
+    alert = {
+        "source": "run_failure",
+        "run_id": run.run_id,
+        "job_name": run.job_name,
+        "partition": run.tags.get("dagster/partition"),
+        "message": message,
+    }
     record_alert(pipeline.config.duckdb_path, alert)

@@ -30,7 +30,9 @@ def period_start(config: PipelineConfig) -> dt.date:
     return dt.date(test_start.year, month[config.rolling.step], 1)
 
 
-def partition_days(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[pd.Timestamp, pd.Timestamp]:
+def partition_days(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     """First and last trading day of the partitions this run materializes (one, or a backfill range)."""
     keys = context.partition_key_range
     return pd.Timestamp(keys.start), pd.Timestamp(keys.end)

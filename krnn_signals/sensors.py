@@ -12,7 +12,9 @@ def period_starting_after(day: str) -> str | None:
     next_day = trading_days.get_next_partition_key(day)
     if next_day is None:
         return None
-    period = retraining_periods.get_partition_key_for_timestamp(pd.Timestamp(next_day, tz=trading_days.timezone).timestamp())
+    period = retraining_periods.get_partition_key_for_timestamp(
+        pd.Timestamp(next_day, tz=trading_days.timezone).timestamp()
+    )
     this = retraining_periods.get_partition_key_for_timestamp(pd.Timestamp(day, tz=trading_days.timezone).timestamp())
     return period if period != this else None
 
@@ -31,5 +33,7 @@ def after_daily_signals(context: dg.RunStatusSensorContext) -> list[dg.RunReques
     day = run.tags.get("dagster/partition")
     period = period_starting_after(day) if day else None
     if period:
-        requests.append(dg.RunRequest(job_name=krnn_model_job.name, partition_key=period, run_key=f"krnn_model-{period}"))
+        requests.append(
+            dg.RunRequest(job_name=krnn_model_job.name, partition_key=period, run_key=f"krnn_model-{period}")
+        )
     return requests

@@ -6,7 +6,6 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
 
 from krnn_core import qlib_store
@@ -122,7 +121,11 @@ def _truncated_copy(config, config_file: Path, day: pd.Timestamp, root: Path) ->
         else:
             path.unlink()
     raw = yaml.safe_load(config_file.read_text())
-    raw |= {"qlib_init": {"provider_uri": str(target)}, "duckdb_path": str(root / "db.duckdb"), "model_dir": str(root / "models")}
+    raw |= {
+        "qlib_init": {"provider_uri": str(target)},
+        "duckdb_path": str(root / "db.duckdb"),
+        "model_dir": str(root / "models"),
+    }
     (root / "config.yaml").write_text(yaml.safe_dump(raw))
     return root / "config.yaml"
 

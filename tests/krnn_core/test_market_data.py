@@ -18,7 +18,9 @@ def test_a_session_counts_as_closed_from_15_00_shanghai():
 
 def test_refresh_refuses_a_day_whose_session_has_not_closed(tmp_path):
     with pytest.raises(MarketDataNotAvailable, match="no market data for 2024-03-05 yet"):
-        refresh_synthetic(tmp_path, MARKET, pd.Timestamp("2024-03-05"), now=pd.Timestamp("2024-03-05 10:00", tz=SHANGHAI))
+        refresh_synthetic(
+            tmp_path, MARKET, pd.Timestamp("2024-03-05"), now=pd.Timestamp("2024-03-05 10:00", tz=SHANGHAI)
+        )
     assert not (tmp_path / "calendars").exists()
 
 

@@ -40,7 +40,9 @@ def database(tmp_path: Path) -> Path:
             "CREATE TABLE signals AS SELECT DATE '2024-01-02' AS datetime, 'SH' || lpad(i::VARCHAR, 6, '0') AS instrument, "
             f"1.0::DOUBLE AS score, (i + 1)::INTEGER AS rank, 'v1' AS model_version FROM range({ROWS}) t(i)"
         )
-        con.execute("CREATE VIEW latest_signals AS SELECT * FROM signals WHERE datetime = (SELECT max(datetime) FROM signals)")
+        con.execute(
+            "CREATE VIEW latest_signals AS SELECT * FROM signals WHERE datetime = (SELECT max(datetime) FROM signals)"
+        )
         publish_snapshot(con, snapshot_path(path))
     return path
 
@@ -51,7 +53,11 @@ def test_queries_during_a_backfill_never_fail_and_always_see_a_committed_state(d
     while writer.poll() is None:
         try:
             with open_snapshot(database) as con:
-                answers.append(con.execute("SELECT count(*), min(score), max(score), count(DISTINCT model_version) FROM latest_signals").fetchone())
+                answers.append(
+                    con.execute(
+                        "SELECT count(*), min(score), max(score), count(DISTINCT model_version) FROM latest_signals"
+                    ).fetchone()
+                )
         except duckdb.Error as error:
             failures.append(error)
     assert writer.returncode == 0

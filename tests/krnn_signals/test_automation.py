@@ -14,7 +14,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def _tick(when: dt.datetime) -> list[str]:
     schedule = defs.resolve_schedule_def("daily_signals_schedule")
     with dg.DagsterInstance.ephemeral() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def())
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
+        )
         result = schedule.evaluate_tick(context)
     return [request.partition_key for request in result.run_requests or []]
 

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import yaml
 
 from krnn_core.alerts import record_alert
@@ -38,7 +37,10 @@ def _check_results(config: Path) -> dict[str, dg.AssetCheckEvaluation]:
         records = instance.get_records_for_run(
             run_id=instance.get_runs()[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
         ).records
-    return {r.event_log_entry.dagster_event.event_specific_data.check_name: r.event_log_entry.dagster_event.event_specific_data for r in records}
+    return {
+        r.event_log_entry.dagster_event.event_specific_data.check_name: r.event_log_entry.dagster_event.event_specific_data
+        for r in records
+    }
 
 
 def test_signal_checks_pass_on_a_healthy_day(pipeline, test_config_path, tmp_path):
@@ -58,13 +60,23 @@ def test_collapsed_scores_fail_the_blocking_check_and_an_old_model_warns(pipelin
 def test_an_alert_waits_for_the_writer_and_reaches_the_snapshot(tmp_path):
     database = tmp_path / "pipeline.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(database)!r}); print('held', flush=True); time.sleep(4)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(database)!r}); print('held', flush=True); time.sleep(4)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout.readline().strip() == "held"
     started = time.monotonic()
-    record_alert(database, {"source": "run_failure", "run_id": "r1", "job_name": "daily_signals_job", "partition": DAY, "message": "boom"})
+    record_alert(
+        database,
+        {"source": "run_failure", "run_id": "r1", "job_name": "daily_signals_job", "partition": DAY, "message": "boom"},
+    )
     assert time.monotonic() - started > 1  # it had to wait for the other process to let go
     holder.wait()
     with open_snapshot(database) as con:
-        assert con.execute("SELECT job_name, partition, message FROM alerts").fetchall() == [("daily_signals_job", DAY, "boom")]
+        assert con.execute("SELECT job_name, partition, message FROM alerts").fetchall() == [
+            ("daily_signals_job", DAY, "boom")
+        ]
