@@ -42,7 +42,55 @@ def bar_problems(panel: MarketPanel, first: int, last: int) -> list[str]:
         days, inst = np.nonzero(bad)
         if len(days):
             where = ", ".join(
-                f"{panel.codes[j]} {panel.calendar[first + d].date()}" for d, j in zip(days[:_MAX_LISTED], inst)
+                f"{panel.codes[j]} {panel.calendar[first + d].date()}"
+                for d, j in zip(days[:_MAX_LISTED], inst[:_MAX_LISTED], strict=True)
             )
             problems.append(f"{rule}: {len(days)} bars, e.g. {where}")
     return problems
+
+
+def jump_problems(panel: MarketPanel, factor: np.ndarray, first: int, last: int, limit: float) -> list[str]:
+    """Members whose close moved more than `limit` from their previous close while the factor stayed put.
+
+    `factor` is (days, instruments) like the panel, NaN where unknown (read as unchanged); a suspended
+    day is skipped over, so the move is measured from the last close before it.
+    """
+    close = pd.DataFrame(panel.values[:, :, FIELDS.index("close")]).ffill().shift(1).to_numpy()
+    known_factor = pd.DataFrame(factor).ffill()
+    factor_moved = (known_factor != known_factor.shift(1)).to_numpy() & known_factor.shift(1).notna().to_numpy()
+    today = panel.values[first : last + 1, :, FIELDS.index("close")]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        move = np.abs(today / close[first : last + 1] - 1)
+    bad = panel.member[first : last + 1] & (move > limit) & ~factor_moved[first : last + 1]
+    days, inst = np.nonzero(bad)
+    where = ", ".join(
+        f"{panel.codes[j]} {panel.calendar[first + d].date()} {move[d, j]:+.1%}"
+        for d, j in zip(days[:_MAX_LISTED], inst[:_MAX_LISTED], strict=True)
+    )
+    return (
+        [f"close moved more than {limit:.0%} without a factor change: {len(days)} bars, e.g. {where}"]
+        if len(days)
+        else []
+    )
+
+
+def coverage_problems(
+    panel: MarketPanel, listed_member: np.ndarray, first: int, last: int, min_share: float
+) -> list[str]:
+    """Days whose share of index members (as the market file lists them) with a bar falls below `min_share`."""
+    has_bar = np.isfinite(panel.values[first : last + 1, :, FIELDS.index("close")]) & listed_member[first : last + 1]
+    share = has_bar.sum(1) / np.maximum(listed_member[first : last + 1].sum(1), 1)
+    low = np.flatnonzero(share < min_share)
+    where = ", ".join(f"{panel.calendar[first + d].date()} {share[d]:.0%}" for d in low[:_MAX_LISTED])
+    return (
+        [f"members with a bar below {min_share:.0%} of the index on {len(low)} days, e.g. {where}"] if len(low) else []
+    )
+
+
+def listed_members(panel: MarketPanel, spans: dict) -> np.ndarray:
+    """(days, instruments) bool: the market file lists the instrument on the day, data or not."""
+    listed = np.zeros(panel.member.shape, dtype=bool)
+    for j, code in enumerate(panel.codes):
+        for start, end in spans.get(code, []):
+            listed[(panel.calendar >= start) & (panel.calendar <= end), j] = True
+    return listed

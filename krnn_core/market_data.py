@@ -1,4 +1,4 @@
-"""Bring the pipeline's Qlib folder up to a trading day from its source, and say what it holds."""
+"""When a session has closed, and what the pipeline's Qlib folder holds (the sources live in `krnn_core.sources`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from krnn_core import qlib_store
-from krnn_core.synthetic import SyntheticMarket, write_market
 
 EXCHANGE_TIMEZONE = "Asia/Shanghai"
 SESSION_CLOSE_HOUR = 15
@@ -34,21 +33,6 @@ def last_closed_session(now: pd.Timestamp | None = None) -> pd.Timestamp:
     now = (now or pd.Timestamp.now(tz=EXCHANGE_TIMEZONE)).tz_convert(EXCHANGE_TIMEZONE)
     closed = now.normalize() if now.hour >= SESSION_CLOSE_HOUR else now.normalize() - pd.Timedelta(days=1)
     return closed.tz_localize(None)
-
-
-def refresh_synthetic(
-    provider_uri: Path, market: SyntheticMarket, end: pd.Timestamp, now: pd.Timestamp | None = None
-) -> None:
-    """Extend the synthetic folder through `end`; never shrink it, never fabricate an unclosed day."""
-    available = last_closed_session(now)
-    if end > available:
-        raise MarketDataNotAvailable(
-            f"no market data for {end.date()} yet: the last closed session is {available.date()}"
-        )
-    calendar_file = Path(provider_uri) / "calendars" / "day.txt"
-    if calendar_file.exists() and qlib_store.read_calendar(provider_uri)[-1] >= end:
-        return
-    write_market(provider_uri, market, end)
 
 
 def summarize(provider_uri: Path, market: str, start: pd.Timestamp, end: pd.Timestamp) -> FolderSummary:

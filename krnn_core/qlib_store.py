@@ -121,7 +121,7 @@ def members_on(spans: Spans, day: pd.Timestamp) -> list[str]:
     return sorted(code for code, ranges in spans.items() if any(start <= day <= end for start, end in ranges))
 
 
-def _read_bin(path: Path, calendar: pd.DatetimeIndex) -> tuple[int, np.ndarray] | None:
+def read_bin(path: Path, calendar: pd.DatetimeIndex) -> tuple[int, np.ndarray] | None:
     """(calendar index of the first value, values) of a .bin file, or None when it does not exist."""
     if not path.exists():
         return None
@@ -139,10 +139,23 @@ def _read_bin(path: Path, calendar: pd.DatetimeIndex) -> tuple[int, np.ndarray] 
     return int(start), values
 
 
+def stored_values(
+    provider_uri: Path | str, code: str, field: str, calendar: pd.DatetimeIndex
+) -> tuple[int, np.ndarray] | None:
+    """(calendar position of the first value, values) as stored, None when the file does not exist."""
+    return read_bin(_field_path(provider_uri, code, field), calendar)
+
+
+def stored_fields(provider_uri: Path | str, code: str) -> list[str]:
+    """Names of the fields an instrument has files for, sorted."""
+    folder = Path(provider_uri) / "features" / code.lower()
+    return sorted(path.name.removesuffix(".day.bin") for path in folder.glob("*.day.bin")) if folder.is_dir() else []
+
+
 def read_field(provider_uri: Path | str, code: str, field: str, calendar: pd.DatetimeIndex) -> np.ndarray:
     """One field over `calendar` as float32, NaN where the file holds no value (or does not exist)."""
     out = np.full(len(calendar), np.nan, dtype=np.float32)
-    stored = _read_bin(_field_path(provider_uri, code, field), calendar)
+    stored = read_bin(_field_path(provider_uri, code, field), calendar)
     if stored is not None:
         start, values = stored
         out[start : start + values.size] = values
@@ -162,19 +175,31 @@ def read_panel(
 
 def data_range(provider_uri: Path | str, code: str, calendar: pd.DatetimeIndex) -> tuple[int, int] | None:
     """Calendar positions of the first and last day in the instrument's close file, None without one."""
-    stored = _read_bin(_field_path(provider_uri, code, "close"), calendar)
+    stored = read_bin(_field_path(provider_uri, code, "close"), calendar)
     if stored is None or stored[1].size == 0:
         return None
     start, values = stored
     return start, start + values.size - 1
 
 
-def write_field(provider_uri: Path | str, code: str, field: str, values: np.ndarray, start_index: int) -> None:
-    """Write one field of one instrument from calendar position `start_index` on."""
+def write_field(
+    provider_uri: Path | str, code: str, field: str, values: np.ndarray, start_index: int, *, unpublished: bool = False
+) -> None:
+    """Write one field of one instrument from calendar position `start_index` on.
+
+    `unpublished`: the folder is a version no reader sees yet, so the file is replaced by unlinking
+    it and writing a new one (never through a hard-linked inode) without the detour of a temporary file.
+    """
     values = np.asarray(values)
     if values.ndim != 1:
         raise QlibDataError(f"{code} {field}: values must be one-dimensional, got shape {values.shape}")
     if int(start_index) != start_index or start_index < 0:
         raise QlibDataError(f"{code} {field}: start index {start_index} is not a calendar position")
-    data = np.concatenate([[start_index], values]).astype(_FLOAT)
-    _atomic_write(_field_path(provider_uri, code, field), data.tobytes())
+    data = np.concatenate([[start_index], values]).astype(_FLOAT).tobytes()
+    path = _field_path(provider_uri, code, field)
+    if not unpublished:
+        _atomic_write(path, data)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.write_bytes(data)

@@ -7,7 +7,7 @@ from assets.market_data import qlib_market_data
 from assets.signals import signals
 from krnn_core import qlib_store
 from krnn_core.alpha360 import load_panel
-from krnn_core.market_checks import bar_problems, calendar_problems
+from krnn_core.market_checks import bar_problems, calendar_problems, coverage_problems, jump_problems, listed_members
 from krnn_core.market_data import last_closed_session
 from krnn_core.signals import signal_coverage
 from krnn_signals.partitions import partition_days, trading_days
@@ -16,6 +16,8 @@ from krnn_signals.resources import PipelineResource
 CALENDAR_CHECK = "calendar_is_valid"
 BARS_CHECK = "bars_are_consistent"
 COVERAGE_CHECK = "signals_cover_universe"
+JUMP_CHECK = "no_unexplained_jumps"
+UNIVERSE_CHECK = "universe_is_covered"
 
 
 @dg.asset_check(asset=qlib_market_data, name=CALENDAR_CHECK, blocking=True)
@@ -23,7 +25,9 @@ def calendar_is_valid(pipeline: PipelineResource) -> dg.AssetCheckResult:
     """The calendar is strictly increasing, without duplicates or days whose session has not closed."""
     calendar = qlib_store.read_calendar(pipeline.config.qlib_init.provider_uri)
     problems = calendar_problems(calendar, last_closed_session())
-    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none", "days": len(calendar)})
+    return dg.AssetCheckResult(
+        passed=not problems, metadata={"problems": "; ".join(problems) or "none", "days": len(calendar)}
+    )
 
 
 @dg.asset_check(asset=qlib_market_data, name=BARS_CHECK, blocking=True, partitions_def=trading_days)
@@ -34,6 +38,43 @@ def bars_are_consistent(context: dg.AssetCheckExecutionContext, pipeline: Pipeli
     start, end = partition_days(context)
     problems = bar_problems(panel, panel.day_index(start), panel.day_index(end))
     return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
+
+
+@dg.asset_check(asset=qlib_market_data, name=JUMP_CHECK, partitions_def=trading_days)
+def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
+    """Warn when a member's close moves beyond `monitoring.max_day_move` while its factor stays the same."""
+    config = pipeline.config
+    panel = load_panel(config.qlib_init.provider_uri, config.market)
+    factor = qlib_store.read_panel(config.qlib_init.provider_uri, panel.codes, ["factor"], panel.calendar)[:, :, 0]
+    start, end = partition_days(context)
+    problems = jump_problems(
+        panel, factor, panel.day_index(start), panel.day_index(end), config.monitoring.max_day_move
+    )
+    return _warning(problems)
+
+
+@dg.asset_check(asset=qlib_market_data, name=UNIVERSE_CHECK, partitions_def=trading_days)
+def universe_is_covered(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
+    """Warn when too few index members have a bar on a day, or when members have no data at all."""
+    config = pipeline.config
+    provider = config.qlib_init.provider_uri
+    panel = load_panel(provider, config.market)
+    listed = listed_members(panel, qlib_store.read_instruments(provider, config.market))
+    start, end = partition_days(context)
+    first, last = panel.day_index(start), panel.day_index(end)
+    problems = coverage_problems(panel, listed, first, last, config.monitoring.min_coverage)
+    without_data = [
+        code for j, code in enumerate(panel.codes) if listed[first : last + 1, j].any() and not panel.member[:, j].any()
+    ]
+    if without_data:
+        problems.append(f"{len(without_data)} members have no data at all: {', '.join(without_data)}")
+    return _warning(problems)
+
+
+def _warning(problems: list[str]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=not problems, severity=dg.AssetCheckSeverity.WARN, metadata={"problems": "; ".join(problems) or "none"}
+    )
 
 
 @dg.asset_check(asset=signals, name=COVERAGE_CHECK, blocking=True, partitions_def=trading_days)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from krnn_core.backtest import BacktestConfig
+from krnn_core.sources import MarketSource
+from krnn_core.sources.csv_feed import CsvSource
+from krnn_core.sources.qlib_folder import QlibFolderSource
+from krnn_core.sources.synthetic import SyntheticSource as SyntheticMarketSource
 from krnn_core.synthetic import SyntheticMarket
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
@@ -39,6 +43,25 @@ class SyntheticSource(_Strict):
     signal_strength: float | None = Field(None, gt=0)
 
 
+class QlibFolderSourceConfig(_Strict):
+    """An existing Qlib-format folder, imported then synced day by day."""
+
+    kind: Literal["qlib_folder"]
+    path: Path
+    suspended_as_missing: bool = True  # zero-volume bars with carried prices become missing bars
+    change_in_percent: bool = True  # the folder's `change` is in percent; written as a fraction
+
+
+class CsvSourceConfig(_Strict):
+    """A folder of per-instrument CSV files (date, open, high, low, close, volume[, vwap, amount, factor])."""
+
+    kind: Literal["csv"]
+    path: Path
+
+
+Source = Annotated[SyntheticSource | QlibFolderSourceConfig | CsvSourceConfig, Field(discriminator="kind")]
+
+
 class KRNNKwargs(_Strict):
     """Qlib's KRNN kwargs, same names; defaults of Qlib's Alpha360 benchmark config."""
 
@@ -58,6 +81,7 @@ class KRNNKwargs(_Strict):
     optimizer: Literal["adam", "gd"] = "adam"
     GPU: int = 0
     seed: int | None = None
+    amp: bool = False  # not Qlib's: bfloat16 autocast when training on CUDA
 
 
 class ModelTask(_Strict):
@@ -131,11 +155,13 @@ class Monitoring(_Strict):
     max_model_age_days: int = Field(120, ge=1)  # calendar days from a model's last label to a signal day
     rank_ic_floor: float = 0.0  # the rolling 20-day Rank IC below this raises a warning
     signals_deadline_cron: str = "30 19 * * 1-5"  # Asia/Shanghai: the day's signals exist by then
+    max_day_move: float = Field(0.11, gt=0)  # |close / previous close - 1| above this, factor unchanged, warns
+    min_coverage: float = Field(0.9, ge=0, le=1)  # a day with fewer index members with a bar than this warns
 
 
 class PipelineConfig(_Strict):
     qlib_init: QlibInit
-    source: SyntheticSource
+    source: Source
     market: str = "csi300"
     benchmark: str = "SH000300"
     start_time: dt.date  # first trading day of the market data and of the daily partitions
@@ -178,7 +204,10 @@ def _describe(exc: ValidationError) -> str:
     """One line per problem, each naming the dotted key."""
     lines = []
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "<root>"
+        loc = [str(part) for part in error["loc"]]
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):  # name the tag key, e.g. source.kind
+            loc.append(error["ctx"]["discriminator"].strip("'"))
+        key = ".".join(loc) or "<root>"
         lines.append(f"{key}: {error['msg']}")
     return "; ".join(lines)
 
@@ -187,8 +216,12 @@ def _resolve_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
     def resolve(path: Path) -> Path:
         return path if path.is_absolute() else (base / path).resolve()
 
+    source = config.source
+    if not isinstance(source, SyntheticSource):
+        source = source.model_copy(update={"path": resolve(source.path)})
     return config.model_copy(
         update={
+            "source": source,
             "qlib_init": config.qlib_init.model_copy(update={"provider_uri": resolve(config.qlib_init.provider_uri)}),
             "duckdb_path": resolve(config.duckdb_path),
             "model_dir": resolve(config.model_dir),
@@ -209,6 +242,16 @@ def synthetic_market(config: PipelineConfig) -> SyntheticMarket:
         benchmark=config.benchmark,
         **extra,
     )
+
+
+def market_source(config: PipelineConfig) -> MarketSource:
+    """The source the config names, ready to refresh the pipeline's Qlib folder."""
+    source = config.source
+    if isinstance(source, QlibFolderSourceConfig):
+        return QlibFolderSource(source.path, source.suspended_as_missing, source.change_in_percent)
+    if isinstance(source, CsvSourceConfig):
+        return CsvSource(source.path, config.market)
+    return SyntheticMarketSource(synthetic_market(config))
 
 
 def segments(config: PipelineConfig) -> dict[str, tuple]:

@@ -7,7 +7,13 @@ from assets.market_data import qlib_market_data
 from assets.model import krnn_model
 from assets.reports import backtest_report, ic_report
 from assets.signals import signals
-from krnn_signals.checks import bars_are_consistent, calendar_is_valid, signals_cover_universe
+from krnn_signals.checks import (
+    bars_are_consistent,
+    calendar_is_valid,
+    no_unexplained_jumps,
+    signals_cover_universe,
+    universe_is_covered,
+)
 from krnn_signals.config import config_path
 from krnn_signals.jobs import daily_signals_job, krnn_model_job, market_data_job, reports_job, signals_job
 from krnn_signals.monitoring import (
@@ -26,6 +32,8 @@ defs = dg.Definitions(
     assets=[qlib_market_data, alpha360_features, alpha360_labels, krnn_model, signals, ic_report, backtest_report],
     asset_checks=[
         calendar_is_valid,
+        no_unexplained_jumps,
+        universe_is_covered,
         bars_are_consistent,
         signals_cover_universe,
         signals_are_spread,

@@ -8,19 +8,26 @@ import dagster as dg
 import pandas as pd
 
 from krnn_core.market_data import EXCHANGE_TIMEZONE
-from krnn_core.synthetic_calendar import trading_calendar
-from krnn_signals.config import PipelineConfig, load_config
+from krnn_signals.config import PipelineConfig, load_config, market_source
 
 WEEKENDS = ["0 0 * * 6", "0 0 * * 0"]
 _PERIOD_CRON = {"monthly": "0 0 1 * *", "quarterly": "0 0 1 */3 *", "yearly": "0 0 1 1 *"}
 
 
-def holidays(config: PipelineConfig, years_ahead: int = 1) -> list[dt.datetime]:
-    """Weekdays without a session, from the start of the data to the end of next year."""
+def holidays(config: PipelineConfig) -> list[dt.datetime]:
+    """Weekdays without a session between the start of the data and the source's last known session.
+
+    Later weekdays stay partitions: a refresh of one refuses it until the source has its data.
+    """
+    sessions = source_trading_days(config)
     start = pd.Timestamp(config.start_time)
-    end = pd.Timestamp(year=pd.Timestamp.now().year + years_ahead, month=12, day=31)
-    closed = pd.bdate_range(start, end).difference(trading_calendar(start, end))
+    closed = pd.bdate_range(start, sessions[-1]).difference(sessions) if len(sessions) else []
     return [day.to_pydatetime() for day in closed]
+
+
+def source_trading_days(config: PipelineConfig) -> pd.DatetimeIndex:
+    """The sessions of the config's source: its calendar (synthetic), calendar files (qlib_folder), dates (csv)."""
+    return market_source(config).trading_days()
 
 
 def period_start(config: PipelineConfig) -> dt.date:

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from krnn_core.alpha360 import FIELDS, MarketPanel
-from krnn_core.market_checks import bar_problems, calendar_problems
+from krnn_core.market_checks import bar_problems, calendar_problems, coverage_problems, jump_problems, listed_members
 
 DAYS = pd.bdate_range("2024-01-02", periods=4)
 
@@ -47,3 +47,27 @@ def test_calendar_duplicates_disorder_and_future_days_are_reported():
         "calendar holds future day 2024-01-09 (today is 2024-01-05)",
     ]
     assert calendar_problems(DAYS, DAYS[-1]) == []
+
+
+def test_a_jump_warns_unless_the_factor_changed_and_a_suspension_is_skipped_over():
+    panel = _panel()
+    close = FIELDS.index("close")
+    panel.values[1:, 0, close] = 12.0  # SH600000 +20% on day 1, factor unchanged
+    panel.values[1:, 1, close] = 5.0  # SZ000001 -50% on day 1: a split, its factor doubles
+    factor = np.ones((len(DAYS), 2), np.float32)
+    factor[1:, 1] = 2.0
+    problems = jump_problems(panel, factor, 1, 3, 0.11)
+    assert problems == ["close moved more than 11% without a factor change: 1 bars, e.g. SH600000 2024-01-03 +20.0%"]
+    panel.values[1, 0, :] = np.nan  # suspended on day 1: day 2 is measured against day 0's close
+    assert "SH600000 2024-01-04 +20.0%" in jump_problems(panel, factor, 1, 3, 0.11)[0]
+
+
+def test_coverage_counts_listed_members_without_a_bar():
+    panel = _panel()
+    panel.values[2, 1, :] = np.nan
+    listed = listed_members(panel, {"SH600000": [(DAYS[0], DAYS[-1])], "SZ000001": [(DAYS[1], DAYS[2])]})
+    assert listed[:, 1].tolist() == [False, True, True, False]
+    assert coverage_problems(panel, listed, 0, 3, 0.9) == [
+        "members with a bar below 90% of the index on 1 days, e.g. 2024-01-04 50%"
+    ]
+    assert coverage_problems(panel, listed, 0, 3, 0.5) == []

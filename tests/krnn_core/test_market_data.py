@@ -2,10 +2,11 @@ import pandas as pd
 import pytest
 
 from krnn_core import qlib_store
-from krnn_core.market_data import MarketDataNotAvailable, last_closed_session, refresh_synthetic, summarize
+from krnn_core.market_data import MarketDataNotAvailable, last_closed_session, summarize
+from krnn_core.sources.synthetic import SyntheticSource
 from krnn_core.synthetic import SyntheticMarket
 
-MARKET = SyntheticMarket(seed=5, start="2024-01-02", n_instruments=30, n_members=20)
+SOURCE = SyntheticSource(SyntheticMarket(seed=5, start="2024-01-02", n_instruments=30, n_members=20))
 SHANGHAI = "Asia/Shanghai"
 
 
@@ -18,23 +19,23 @@ def test_a_session_counts_as_closed_from_15_00_shanghai():
 
 def test_refresh_refuses_a_day_whose_session_has_not_closed(tmp_path):
     with pytest.raises(MarketDataNotAvailable, match="no market data for 2024-03-05 yet"):
-        refresh_synthetic(
-            tmp_path, MARKET, pd.Timestamp("2024-03-05"), now=pd.Timestamp("2024-03-05 10:00", tz=SHANGHAI)
-        )
-    assert not (tmp_path / "calendars").exists()
+        SOURCE.refresh(tmp_path / "qlib", pd.Timestamp("2024-03-05"), now=pd.Timestamp("2024-03-05 10:00", tz=SHANGHAI))
+    assert not list(tmp_path.iterdir())
 
 
 def test_refresh_extends_and_never_shrinks_the_folder(tmp_path):
+    tmp_path = tmp_path / "qlib"
     now = pd.Timestamp("2024-06-01 12:00", tz=SHANGHAI)
-    refresh_synthetic(tmp_path, MARKET, pd.Timestamp("2024-03-05"), now=now)
+    SOURCE.refresh(tmp_path, pd.Timestamp("2024-03-05"), now=now)
     assert qlib_store.read_calendar(tmp_path)[-1] == pd.Timestamp("2024-03-05")
-    refresh_synthetic(tmp_path, MARKET, pd.Timestamp("2024-03-08"), now=now)
-    refresh_synthetic(tmp_path, MARKET, pd.Timestamp("2024-02-01"), now=now)
+    SOURCE.refresh(tmp_path, pd.Timestamp("2024-03-08"), now=now)
+    SOURCE.refresh(tmp_path, pd.Timestamp("2024-02-01"), now=now)
     assert qlib_store.read_calendar(tmp_path)[-1] == pd.Timestamp("2024-03-08")
 
 
 def test_summary_counts_member_bars_of_the_window(tmp_path):
-    refresh_synthetic(tmp_path, MARKET, pd.Timestamp("2024-03-08"), now=pd.Timestamp("2024-06-01", tz=SHANGHAI))
+    tmp_path = tmp_path / "qlib"
+    SOURCE.refresh(tmp_path, pd.Timestamp("2024-03-08"), now=pd.Timestamp("2024-06-01", tz=SHANGHAI))
     calendar = qlib_store.read_calendar(tmp_path)
     spans = qlib_store.read_instruments(tmp_path, "csi300")
     day = calendar[-1]

@@ -1,0 +1,93 @@
+"""Bars a source delivers that must not reach the Qlib folder: found, blanked, and kept in DuckDB.
+
+A bar (one instrument, one day) is bad when a price or the volume is missing or not finite while
+the rest of the bar exists, a price is not positive, the volume is negative, or low/high do not
+bound open and close. The whole bar is written as missing; each offending field becomes one row
+of the `quarantine` table, which says where it came from and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+BAR_FIELDS = ("open", "high", "low", "close", "volume")
+PRICES = ("open", "high", "low", "close")
+COLUMNS = ("source_file", "instrument", "datetime", "field", "value", "reason", "detected_at")
+
+
+@dataclass(frozen=True)
+class QuarantinedValue:
+    """One rejected value of one bar."""
+
+    source_file: str
+    instrument: str
+    datetime: pd.Timestamp
+    field: str
+    value: float
+    reason: str
+
+
+def screen_bars(
+    code: str, days: pd.DatetimeIndex, bars: dict[str, np.ndarray], source_file: str
+) -> list[QuarantinedValue]:
+    """Blank the bad bars of one instrument in place (every field NaN) and return why each was bad."""
+    found = []
+    for field, reason, bad in _rules(bars):
+        found += [
+            QuarantinedValue(source_file, code, days[i], field, float(bars[field][i]), reason)
+            for i in np.flatnonzero(bad)
+        ]
+    if found:
+        blank = np.isin(days, pd.DatetimeIndex([row.datetime for row in found]))
+        for values in bars.values():
+            values[blank] = np.nan
+    return found
+
+
+def _rules(bars: dict[str, np.ndarray]) -> list[tuple[str, str, np.ndarray]]:
+    """(field, reason, mask of bad days) for every rule and field."""
+    n = len(next(iter(bars.values())))
+    get = {name: bars.get(name, np.full(n, np.nan)) for name in BAR_FIELDS}
+    exists = np.any([np.isfinite(values) for values in get.values()], axis=0)
+    with np.errstate(invalid="ignore"):
+        rules = [
+            (name, "missing or not finite while the bar exists", exists & ~np.isfinite(get[name]))
+            for name in BAR_FIELDS
+        ]
+        rules += [(name, "non-positive price", get[name] <= 0) for name in PRICES]
+        rules.append(("volume", "negative volume", get["volume"] < 0))
+        rules.append(
+            (
+                "low",
+                "low above open, close or high",
+                get["low"] > np.fmin(np.fmin(get["open"], get["close"]), get["high"]),
+            )
+        )
+        rules.append(("high", "high below open or close", get["high"] < np.fmax(get["open"], get["close"])))
+    return rules
+
+
+def write_quarantine(
+    con: duckdb.DuckDBPyConnection, rows: list[QuarantinedValue], start: pd.Timestamp, end: pd.Timestamp
+) -> None:
+    """Replace the quarantine rows of days [start, end] with `rows`, in one transaction."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS quarantine (source_file VARCHAR, instrument VARCHAR, datetime TIMESTAMP, "
+        "field VARCHAR, value DOUBLE, reason VARCHAR, detected_at TIMESTAMP)"
+    )
+    frame = pd.DataFrame([vars(row) for row in rows], columns=COLUMNS[:-1])
+    frame["detected_at"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM quarantine WHERE datetime BETWEEN ? AND ?", [start, end])
+        con.register("quarantined_rows", frame)
+        con.execute("INSERT INTO quarantine SELECT * FROM quarantined_rows")
+        con.unregister("quarantined_rows")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
