@@ -9,6 +9,7 @@ keeps its row, with NaN values.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ LABEL_COLUMN = "LABEL0"
 LABEL_EXPRESSION = "Ref($close, -2)/Ref($close, -1) - 1"
 LABEL_HORIZON = 2  # the label of day t needs the close of t+2
 _VOLUME_EPS = np.float32(1e-12)
+_FLOAT = np.dtype("<f4")
+_CHUNK_VALUES = 1 << 24  # float32 values per computed chunk (64 MiB): bounds the peak memory of long ranges
 
 
 @dataclass(frozen=True)
@@ -37,49 +40,110 @@ class MarketPanel:
     member: np.ndarray  # (days, instruments) bool: in the market that day and inside its stored data
 
     def day_index(self, day: pd.Timestamp) -> int:
-        """Position of a trading day in the calendar; a clear error for any other date."""
-        pos = self.calendar.searchsorted(day)
-        if pos >= len(self.calendar) or self.calendar[pos] != day:
-            last = self.calendar[-1].date() if len(self.calendar) else None
-            raise ValueError(f"{day.date()} is not a trading day of the data folder (last day {last})")
-        return int(pos)
+        """Position of a trading day in the panel's calendar; a clear error for any other date."""
+        return _position(self.calendar, day)
 
 
-def load_panel(provider_uri: str | Path, market: str) -> MarketPanel:
-    """Read every instrument that was ever in `market` from the Qlib folder."""
-    calendar = qlib_store.read_calendar(provider_uri)
+def load_panel(
+    provider_uri: str | Path,
+    market: str,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    *,
+    history: int = 0,
+    horizon: int = 0,
+) -> MarketPanel:
+    """Instruments ever in `market`, read over [start - history, end + horizon] trading days (default: all).
+
+    Only that window of each .bin file is read, so one day's features cost 60 days of I/O.
+    """
+    full = qlib_store.read_calendar(provider_uri)
+    lo = 0 if start is None else max(_position(full, start) - history, 0)
+    hi = len(full) - 1 if end is None else min(_position(full, end) + horizon, len(full) - 1)
+    calendar = full[lo : hi + 1]
     spans = qlib_store.read_instruments(provider_uri, market)
     codes = sorted(spans)
-    values = qlib_store.read_panel(provider_uri, codes, FIELDS, calendar)
+    values = np.full((len(calendar), len(codes), len(FIELDS)), np.nan, dtype=np.float32)
     member = np.zeros((len(calendar), len(codes)), dtype=bool)
     for j, code in enumerate(codes):
-        stored = qlib_store.data_range(provider_uri, code, calendar)
-        if stored is None:
+        stored = _stored_span(_bin_path(provider_uri, code, "close"), len(full))
+        if stored is None or stored[1] == 0:
             continue
-        for start, end in spans[code]:
-            lo = max(calendar.searchsorted(start), stored[0])
-            hi = min(calendar.searchsorted(end, side="right") - 1, stored[1])
-            member[lo : hi + 1, j] = True
+        for k, field in enumerate(FIELDS):
+            _read_window(_bin_path(provider_uri, code, field), len(full), lo, values[:, j, k])
+        first_stored, last_stored = stored[0], stored[0] + stored[1] - 1
+        for span_start, span_end in spans[code]:
+            first = max(full.searchsorted(span_start), first_stored, lo)
+            last = min(full.searchsorted(span_end, side="right") - 1, last_stored, hi)
+            member[first - lo : last - lo + 1, j] = True
     return MarketPanel(calendar, codes, values, member)
 
 
+def _position(calendar: pd.DatetimeIndex, day: pd.Timestamp) -> int:
+    """Position of a trading day in the calendar; a clear error for any other date."""
+    pos = calendar.searchsorted(day)
+    if pos >= len(calendar) or calendar[pos] != day:
+        last = calendar[-1].date() if len(calendar) else None
+        raise ValueError(f"{day.date()} is not a trading day of the data folder (last day {last})")
+    return int(pos)
+
+
+def _bin_path(provider_uri: str | Path, code: str, field: str) -> Path:
+    return Path(provider_uri) / "features" / code.lower() / f"{field}.day.bin"
+
+
+def _stored_span(path: Path, calendar_days: int) -> tuple[int, int] | None:
+    """(calendar position of the first value, number of values) from the header and size, None without a file."""
+    if not path.exists():
+        return None
+    size = path.stat().st_size
+    if size == 0 or size % _FLOAT.itemsize:
+        raise qlib_store.QlibDataError(f"{path} is empty or truncated ({size} bytes)")
+    start, count = np.fromfile(path, dtype=_FLOAT, count=1)[0], size // _FLOAT.itemsize - 1
+    if not np.isfinite(start) or start < 0 or start != int(start):
+        raise qlib_store.QlibDataError(f"{path}: start index {start} is not a calendar position")
+    if int(start) + count > calendar_days:
+        raise qlib_store.QlibDataError(
+            f"{path}: {count} values from index {int(start)} run past the calendar's {calendar_days} days"
+        )
+    return int(start), count
+
+
+def _read_window(path: Path, calendar_days: int, lo: int, out: np.ndarray) -> None:
+    """Fill `out` (calendar positions lo .. lo+len(out)-1) with the file's values there; the rest stays NaN."""
+    stored = _stored_span(path, calendar_days)
+    if stored is None:
+        return
+    first = max(stored[0], lo)
+    last = min(stored[0] + stored[1], lo + len(out))  # exclusive
+    if last > first:
+        offset = (1 + first - stored[0]) * _FLOAT.itemsize  # skip the header and the values before the window
+        out[first - lo : last - lo] = np.fromfile(path, dtype=_FLOAT, count=last - first, offset=offset)
+
+
 def alpha360_block(panel: MarketPanel, first: int, last: int) -> tuple[pd.MultiIndex, np.ndarray]:
-    """Alpha360 rows of the member-days in calendar positions [first, last]."""
+    """Alpha360 rows (float32, rows x 360) of the member-days in calendar positions [first, last]."""
     pad = max(0, LAGS - 1 - first)
     values = panel.values[first - (LAGS - 1) + pad : last + 1]
-    if pad:  # lags before the first calendar day are missing, as in Qlib
+    if pad:  # lags before the panel's first day are missing, as in Qlib at the start of the calendar
         values = np.concatenate([np.full((pad, *values.shape[1:]), np.nan, np.float32), values])
-    windows = sliding_window_view(values, LAGS, axis=0)  # (D, N, 6, 60), oldest lag first
-    today = windows[..., -1]  # (D, N, 6)
-    prices = windows[:, :, :5, :] / today[:, :, 0, None, None]  # divided by today's close
-    volumes = windows[:, :, 5:, :] / (today[:, :, 5, None, None] + _VOLUME_EPS)
-    features = np.concatenate([prices, volumes], axis=2)  # (D, N, 6, 60)
+    windows = sliding_window_view(values, LAGS, axis=0)  # (D, N, 6, 60) view, oldest lag first
     days, inst = np.nonzero(panel.member[first : last + 1])
-    rows = features[days, inst].reshape(len(days), len(ALPHA360_COLUMNS))  # (rows, 360)
+    rows = windows[days, inst]  # (R, 6, 60): only member-days are copied and computed
+    today = rows[:, :, -1].copy()  # (R, 6)
+    rows[:, :5] /= today[:, 0, None, None]  # prices divided by today's close
+    rows[:, 5] /= today[:, 5, None] + _VOLUME_EPS
     index = pd.MultiIndex.from_arrays(
         [panel.calendar[first + days], np.asarray(panel.codes)[inst]], names=["datetime", "instrument"]
     )
-    return index, rows.astype(np.float32, copy=False)
+    return index, rows.reshape(len(days), len(ALPHA360_COLUMNS))
+
+
+def alpha360_chunks(panel: MarketPanel, first: int, last: int) -> Iterator[tuple[pd.MultiIndex, np.ndarray]]:
+    """alpha360_block of [first, last] in consecutive day ranges small enough to bound memory."""
+    days_per_chunk = max(1, _CHUNK_VALUES // (max(len(panel.codes), 1) * len(ALPHA360_COLUMNS)))
+    for chunk_first in range(first, last + 1, days_per_chunk):
+        yield alpha360_block(panel, chunk_first, min(chunk_first + days_per_chunk - 1, last))
 
 
 def labels_block(panel: MarketPanel, first: int, last: int) -> pd.Series:
@@ -94,4 +158,3 @@ def labels_block(panel: MarketPanel, first: int, last: int) -> pd.Series:
         [panel.calendar[first + days], np.asarray(panel.codes)[inst]], names=["datetime", "instrument"]
     )
     return pd.Series(label[days, inst], index=index, name=LABEL_COLUMN)
-

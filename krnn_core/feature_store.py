@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from krnn_core.alpha360 import ALPHA360_COLUMNS, LABEL_COLUMN, LABEL_HORIZON, alpha360_block, labels_block, load_panel
-from krnn_core.warehouse import replace_rows
+from krnn_core.alpha360 import (
+    ALPHA360_COLUMNS,
+    FIELDS,
+    LABEL_COLUMN,
+    LABEL_HORIZON,
+    LAGS,
+    alpha360_chunks,
+    labels_block,
+    load_panel,
+)
+from krnn_core.warehouse import replace_rows, replace_rows_chunked
 
 FEATURES_TABLE = "alpha360_features"
 LABELS_TABLE = "alpha360_labels"
+LONG_VIEW = "alpha360_features_long"
 
-_FEATURE_COLUMNS_SQL = ", ".join(f"{name} FLOAT" for name in ALPHA360_COLUMNS)
+# x holds the 360 values in Qlib's column order; each is also a virtual column named like Qlib's
+# (CLOSE59 .. VOLUME0), computed on read and never stored (docs/feature_store.md has the figures)
+_NAMED_COLUMNS_SQL = ", ".join(f"{name} FLOAT AS (x[{j + 1}])" for j, name in enumerate(ALPHA360_COLUMNS))
+_FIELD_NAMES_SQL = "[" + ", ".join(f"'{field.upper()}'" for field in FIELDS) + "]"
 SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {FEATURES_TABLE} (datetime DATE NOT NULL, instrument VARCHAR NOT NULL, {_FEATURE_COLUMNS_SQL});
+CREATE TABLE IF NOT EXISTS {FEATURES_TABLE} (
+    datetime DATE NOT NULL, instrument VARCHAR NOT NULL, x FLOAT[{len(ALPHA360_COLUMNS)}] NOT NULL,
+    {_NAMED_COLUMNS_SQL});
 CREATE TABLE IF NOT EXISTS {LABELS_TABLE} (datetime DATE NOT NULL, instrument VARCHAR NOT NULL, {LABEL_COLUMN} FLOAT);
+CREATE OR REPLACE VIEW {LONG_VIEW} AS
+    SELECT datetime, instrument, {_FIELD_NAMES_SQL}[pos // {LAGS} + 1] AS field, {LAGS - 1} - pos % {LAGS} AS lag, value
+    FROM (SELECT datetime, instrument, unnest(x) AS value, unnest(range({len(ALPHA360_COLUMNS)})) AS pos
+          FROM {FEATURES_TABLE});
 """
 
 
@@ -43,18 +64,18 @@ class LabelsWritten:
 def materialize_features(
     con: duckdb.DuckDBPyConnection, provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> int:
-    """Compute the Alpha360 rows of days [start, end] from the Qlib folder and store them."""
-    panel = load_panel(provider_uri, market)
-    index, x = alpha360_block(panel, panel.day_index(start), panel.day_index(end))
+    """Compute the Alpha360 rows of days [start, end] from the Qlib folder (and the 59 days before) and store them."""
+    panel = load_panel(provider_uri, market, start, end, history=LAGS - 1)
+    chunks = alpha360_chunks(panel, panel.day_index(start), panel.day_index(end))
     ensure_schema(con)
-    return write_features(con, index, x, start, end)
+    return write_features(con, chunks, start, end)
 
 
 def materialize_labels(
     con: duckdb.DuckDBPyConnection, provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> LabelsWritten:
     """Store the labels that mature on days [start, end]: those of the days LABEL_HORIZON trading days before."""
-    panel = load_panel(provider_uri, market)
+    panel = load_panel(provider_uri, market, start, end, history=LABEL_HORIZON)
     first = max(panel.day_index(start) - LABEL_HORIZON, 0)
     last = panel.day_index(end) - LABEL_HORIZON
     if last < first:
@@ -66,19 +87,45 @@ def materialize_labels(
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the feature and label tables if they do not exist."""
+    """Create the feature and label tables and views, moving a feature table of the old wide layout into x."""
+    query = "SELECT list(column_name) FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema()"
+    columns = con.execute(query, [FEATURES_TABLE]).fetchone()[0]
+    if columns and "x" not in columns:
+        _migrate_wide_table(con)
     con.execute(SCHEMA)
 
 
+def _migrate_wide_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite a table of 360 FLOAT columns (the first layout) as the x array, in one transaction."""
+    values = ", ".join(ALPHA360_COLUMNS)
+    con.execute("BEGIN TRANSACTION")
+    con.execute(f"ALTER TABLE {FEATURES_TABLE} RENAME TO {FEATURES_TABLE}_wide")
+    con.execute(SCHEMA)
+    con.execute(
+        f"INSERT INTO {FEATURES_TABLE} (datetime, instrument, x) SELECT datetime, instrument, "
+        f"[{values}]::FLOAT[{len(ALPHA360_COLUMNS)}] FROM {FEATURES_TABLE}_wide ORDER BY datetime, instrument"
+    )
+    con.execute(f"DROP TABLE {FEATURES_TABLE}_wide")
+    con.execute("COMMIT")
+
+
 def write_features(
-    con: duckdb.DuckDBPyConnection, index: pd.MultiIndex, x: np.ndarray, start: pd.Timestamp, end: pd.Timestamp
+    con: duckdb.DuckDBPyConnection,
+    chunks: Iterable[tuple[pd.MultiIndex, np.ndarray]],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
 ) -> int:
-    """Replace the features of days [start, end] with these rows, in one transaction."""
-    frame = pd.DataFrame(x, columns=ALPHA360_COLUMNS)
-    frame.insert(0, "instrument", index.get_level_values("instrument"))
-    frame.insert(0, "datetime", index.get_level_values("datetime"))
+    """Replace the features of days [start, end] with these (index, rows x 360) chunks, in one transaction."""
+    tables = (_arrow_rows(index, x) for index, x in chunks)
     # for backfills and re-execution, delete all existing rows of the window first
-    return replace_rows(con, FEATURES_TABLE, frame, "datetime BETWEEN ? AND ?", [start.date(), end.date()])
+    return replace_rows_chunked(con, FEATURES_TABLE, tables, "datetime BETWEEN ? AND ?", [start.date(), end.date()])
+
+
+def _arrow_rows(index: pd.MultiIndex, x: np.ndarray) -> pa.Table:
+    """One chunk as an Arrow table of (datetime, instrument, x FLOAT[360]), without copying x."""
+    days = index.get_level_values("datetime").to_numpy().astype("datetime64[D]")
+    values = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(x, np.float32).ravel()), x.shape[1])
+    return pa.table({"datetime": days, "instrument": index.get_level_values("instrument").to_numpy(), "x": values})
 
 
 def write_labels(con: duckdb.DuckDBPyConnection, labels: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> int:
@@ -91,20 +138,23 @@ def read_features(
     con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp, with_labels: bool = False
 ) -> FeatureMatrix:
     """Features of days [start, end], sorted by (datetime, instrument), optionally with raw labels."""
-    columns = ", ".join(f"f.{name}" for name in ALPHA360_COLUMNS)
     label = f", l.{LABEL_COLUMN}" if with_labels else ""
     join = f"LEFT JOIN {LABELS_TABLE} l USING (datetime, instrument)" if with_labels else ""
-    table = con.execute(
-        f"""SELECT f.datetime, f.instrument, {columns}{label}
-            FROM {FEATURES_TABLE} f {join}
-            WHERE f.datetime BETWEEN ? AND ? ORDER BY f.datetime, f.instrument""",
-        [start.date(), end.date()],
-    ).fetchnumpy()
+    table = con.sql(
+        f"""SELECT f.datetime, f.instrument, f.x{label} FROM {FEATURES_TABLE} f {join}
+            WHERE f.datetime BETWEEN $start AND $end ORDER BY f.datetime, f.instrument""",
+        params={"start": start.date(), "end": end.date()},
+    ).to_arrow_table()
     index = pd.MultiIndex.from_arrays(
-        [pd.DatetimeIndex(table["datetime"]).as_unit("ns"), table["instrument"].astype(str)], names=["datetime", "instrument"]
+        [
+            pd.DatetimeIndex(table["datetime"].to_numpy()).as_unit("ns"),
+            table["instrument"].to_numpy(zero_copy_only=False).astype(str),
+        ],
+        names=["datetime", "instrument"],
     )
-    x = np.column_stack([_as_float32(table[name]) for name in ALPHA360_COLUMNS]) if len(index) else np.empty((0, 360), np.float32)
-    y = _as_float32(table[LABEL_COLUMN]) if with_labels else None
+    flat = table["x"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    x = flat.astype(np.float32, copy=False).reshape(len(index), len(ALPHA360_COLUMNS))
+    y = _as_float32(table[LABEL_COLUMN].to_numpy()) if with_labels else None
     return FeatureMatrix(index, x, y)
 
 

@@ -1,11 +1,13 @@
-"""DuckDB access shared by every stage: one connection helper and one idempotent writer."""
+"""DuckDB access shared by every stage: one connection helper and the idempotent writers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -28,15 +30,29 @@ def replace_rows(
     Re-running a partition therefore replaces it and never duplicates it; a failure part-way
     rolls back and leaves the previous rows in place.
     """
+    return replace_rows_chunked(con, table, [frame], where, params)
+
+
+def replace_rows_chunked(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    chunks: Iterable[pd.DataFrame | pa.Table],
+    where: str,
+    params: list | None = None,
+) -> int:
+    """As replace_rows, with the new rows inserted chunk by chunk: one chunk in memory, one commit for all."""
+    rows = 0
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {table} WHERE {where}", params or [])
-        if len(frame):
-            con.register("_replace_rows_frame", frame)
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_rows_frame")
-            con.unregister("_replace_rows_frame")
+        for chunk in chunks:
+            if len(chunk):
+                con.register("_replace_rows_frame", chunk)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_rows_frame")
+                con.unregister("_replace_rows_frame")
+                rows += len(chunk)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return len(frame)
+    return rows
