@@ -4,7 +4,8 @@ The architecture and parameter names are Qlib's (`qlib.contrib.model.pytorch_krn
 Qlib state_dict loads unchanged. The input layout is not: Alpha360's 360 columns are feature-major
 (CLOSE59..CLOSE0, OPEN59..OPEN0, ..., VOLUME59..VOLUME0), and Qlib's `x.view(B, -1, 6)` reads six
 consecutive lags of one field as a "day". Here a row is read as (6 fields, 60 days), oldest day first,
-so the last GRU step is day t.
+so the last GRU step is day t. The K GRUs keep Qlib's separate parameters but run as one fused GRU
+(`krnn_core.fused_gru`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+
+from krnn_core.fused_gru import fused_gru
 
 INPUT_DIM = 360  # Alpha360: 6 fields x 60 daily lags
 
@@ -59,7 +62,8 @@ class KRNN(nn.Module):
             nn.GRU(config.cnn_dim, config.rnn_dim, num_layers=config.rnn_layers, dropout=config.dropout)
             for _ in range(config.rnn_dups)
         ]
-        # The nesting only reproduces Qlib's state_dict keys (encoder.cnn_encoder.conv.*, ...).
+        # The nesting only reproduces Qlib's state_dict keys (encoder.cnn_encoder.conv.*, ...); the GRU
+        # modules hold each duplicate's parameters, and forward runs them fused rather than one by one.
         self.encoder = nn.ModuleDict(
             {
                 "cnn_encoder": nn.ModuleDict({"conv": conv}),
@@ -76,8 +80,9 @@ class KRNN(nn.Module):
         C, T = self.config.fea_dim, self.config.lags
         x = x.view(B, C, T)  # (B, fields, days): feature-major rows already are Conv1d's channel layout
         h = self.encoder.cnn_encoder.conv(x)  # (B, cnn_dim, T)
-        h = h.permute(2, 0, 1)  # (T, B, cnn_dim): GRUs are sequence-first, as Qlib's
+        h = h.permute(2, 0, 1).contiguous()  # (T, B, cnn_dim): GRUs are sequence-first, as Qlib's
+        K, H = self.config.rnn_dups, self.config.rnn_dim
+        h = fused_gru(h, self.encoder.krnn_encoder.rnn_modules, self.config.dropout, self.training)  # (T, B, K*H)
         # The mean of the last steps equals Qlib's last step of the mean over all steps.
-        last = [gru(h)[0][-1] for gru in self.encoder.krnn_encoder.rnn_modules]  # K x (B, rnn_dim)
-        h = torch.stack(last, dim=-1).mean(dim=-1)  # (B, rnn_dim)
+        h = h[-1].view(B, K, H).mean(dim=1)  # (B, rnn_dim)
         return self.out_fc(h).squeeze(-1)  # (B,)

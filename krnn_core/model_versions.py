@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS model_versions(
     created_at TIMESTAMP
 )
 """
+# the issue's name for the registry; the pipeline and its readers query model_versions
+MODELS_VIEW = "CREATE VIEW IF NOT EXISTS models AS SELECT * FROM model_versions"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ def load_artifact(path: Path, sha256: str) -> LoadedModel:
 def record_model_version(con: duckdb.DuckDBPyConnection, row: dict) -> None:
     """Insert one model_versions row, replacing any row of the same model_version."""
     con.execute(MODEL_VERSIONS_DDL)
+    con.execute(MODELS_VIEW)
     replace_rows(con, "model_versions", pd.DataFrame([row]), "model_version = ?", [row["model_version"]])
 
 
@@ -119,4 +122,4 @@ def model_version_for(con: duckdb.DuckDBPyConnection, day: date) -> dict | None:
         "SELECT * FROM model_versions WHERE label_end < ? ORDER BY label_end DESC, created_at DESC LIMIT 1", [day]
     )
     found = cursor.fetchone()
-    return None if found is None else dict(zip([d[0] for d in cursor.description], found))
+    return None if found is None else dict(zip([d[0] for d in cursor.description], found, strict=True))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from krnn_core.metrics import masked_mse, mean_daily_ic
 from krnn_core.model import KRNN, KRNNConfig
 
 GRAD_CLIP = 3.0  # Qlib's clip_grad_value_ bound
@@ -34,6 +35,7 @@ class TrainerConfig:
     optimizer: str = "adam"  # or "gd": plain SGD, as Qlib
     GPU: int = 0  # CUDA device index; negative forces the CPU
     seed: int | None = None  # None draws one, recorded in TrainResult
+    amp: bool = False  # bfloat16 autocast on CUDA; ignored on the CPU
 
     def __post_init__(self) -> None:
         for name, allowed in (("metric", ("loss", "ic")), ("loss", ("mse",)), ("optimizer", ("adam", "gd"))):
@@ -78,30 +80,17 @@ def split_qlib_kwargs(kwargs: dict) -> tuple[KRNNConfig, TrainerConfig]:
     return model, trainer
 
 
-def masked_mse(pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the rows whose label is not NaN."""
-    mask = ~torch.isnan(label)
-    return ((pred[mask] - label[mask]) ** 2).mean()
-
-
-def mean_daily_ic(pred: np.ndarray, label: np.ndarray, day: np.ndarray) -> float:
-    """Mean over days of the Pearson correlation of pred and label, skipping days where it is undefined."""
-    keep = ~np.isnan(label)
-    p, y = pred[keep].astype(np.float64), label[keep].astype(np.float64)
-    _, d = np.unique(day[keep], return_inverse=True)
-    n = np.bincount(d)  # (days,)
-    p = p - (np.bincount(d, p) / n)[d]
-    y = y - (np.bincount(d, y) / n)[d]
-    sxy, sxx, syy = np.bincount(d, p * y), np.bincount(d, p * p), np.bincount(d, y * y)
-    defined = (n >= 2) & (sxx > 0) & (syy > 0)
-    return float(np.mean(sxy[defined] / np.sqrt(sxx[defined] * syy[defined]))) if defined.any() else float("nan")
+def _autocast(device: torch.device, amp: bool) -> torch.autocast:
+    """bfloat16 autocast on CUDA when asked (no loss scaling needed), a disabled context otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
 
 
 @torch.no_grad()
-def _predict_tensor(model: KRNN, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Scores (n,) of rows (n, 360) already on the model's device, in eval mode."""
+def _predict_tensor(model: KRNN, x: torch.Tensor, batch_size: int, amp: bool = False) -> torch.Tensor:
+    """Scores (n,) float32 of rows (n, 360) already on the model's device, in eval mode."""
     model.eval()
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    with _autocast(x.device, amp):
+        return torch.cat([model(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
 
 
 def predict(model: KRNN, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
@@ -119,6 +108,7 @@ def _train_epoch(
     y: torch.Tensor,
     batch_size: int,
     generator: torch.Generator,
+    amp: bool = False,
 ) -> float:
     """One pass over every row in a fresh random order; returns the mean batch loss, weighted by rows."""
     model.train()
@@ -126,7 +116,9 @@ def _train_epoch(
     total = torch.zeros((), device=x.device)
     for i in range(0, len(x), batch_size):  # the last, partial batch is kept
         idx = order[i : i + batch_size]
-        loss = masked_mse(model(x[idx]), y[idx])
+        with _autocast(x.device, amp):
+            pred = model(x[idx]).float()  # (batch,): the loss in float32 under autocast too
+        loss = masked_mse(pred, y[idx])
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_value_(model.parameters(), GRAD_CLIP)
@@ -135,9 +127,9 @@ def _train_epoch(
     return total.item() / len(x)
 
 
-def _evaluate(model: KRNN, x: torch.Tensor, y: torch.Tensor, day: np.ndarray) -> tuple[float, float]:
+def _evaluate(model: KRNN, x: torch.Tensor, y: torch.Tensor, day: np.ndarray, amp: bool = False) -> tuple[float, float]:
     """(MSE over the labelled rows, mean daily IC) of the model on one set."""
-    pred = _predict_tensor(model, x, EVAL_BATCH)  # (n,)
+    pred = _predict_tensor(model, x, EVAL_BATCH, amp)  # (n,)
     return masked_mse(pred, y).item(), mean_daily_ic(pred.cpu().numpy(), y.cpu().numpy(), day)
 
 
@@ -150,12 +142,13 @@ def _setup(model_config: KRNNConfig, cfg: TrainerConfig) -> tuple[KRNN, torch.op
     """Seeded model, optimizer and batch-order generator; draws the seed when the config has none."""
     seed = cfg.seed if cfg.seed is not None else secrets.randbits(31)
     torch.manual_seed(seed)  # weight init and dropout
-    model = KRNN(model_config).to(_device(cfg.GPU))
+    model = KRNN(model_config).to(training_device(cfg.GPU))
     opt_class = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD
     return model, opt_class(model.parameters(), lr=cfg.lr), torch.Generator().manual_seed(seed), seed
 
 
-def _device(gpu: int) -> torch.device:
+def training_device(gpu: int) -> torch.device:
+    """cuda:<gpu> when CUDA is available and gpu >= 0, as Qlib's `GPU` kwarg; the CPU otherwise."""
     return torch.device(f"cuda:{gpu}" if torch.cuda.is_available() and gpu >= 0 else "cpu")
 
 
@@ -170,6 +163,7 @@ def train_krnn(
     cfg = trainer_config
     model, optimizer, generator, seed = _setup(model_config, cfg)
     device = next(model.parameters()).device
+    log(f"training on {device}, seed {seed}, {len(train.x)} train rows, {len(valid.x)} valid rows")
     # A row without a label adds nothing to the masked loss; dropping it keeps every batch's loss defined.
     labelled = ~np.isnan(train.y)
     x_train, y_train = _on_device(train.x[labelled], train.y[labelled], device)
@@ -179,8 +173,8 @@ def train_krnn(
     best_score, best_epoch, best_state, waited = -np.inf, -1, None, 0
     for epoch in range(cfg.n_epochs):
         start = time.perf_counter()
-        train_loss = _train_epoch(model, optimizer, x_train, y_train, cfg.batch_size, generator)
-        valid_loss, valid_ic = _evaluate(model, x_valid, y_valid, valid.day)
+        train_loss = _train_epoch(model, optimizer, x_train, y_train, cfg.batch_size, generator, cfg.amp)
+        valid_loss, valid_ic = _evaluate(model, x_valid, y_valid, valid.day, cfg.amp)
         row = {"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss, "valid_ic": valid_ic}
         history.append({**row, "seconds": time.perf_counter() - start})
         score = -valid_loss if cfg.metric == "loss" else valid_ic

@@ -96,3 +96,6 @@ def test_recording_a_version_again_replaces_it() -> None:
     record_model_version(con, {**_row("krnn-a", date(2019, 12, 31), datetime(2020, 1, 3)), "valid_ic": 0.05})
     rows = con.execute("SELECT model_version, valid_ic, created_at FROM model_versions").fetchall()
     assert rows == [("krnn-a", 0.05, datetime(2020, 1, 3))]
+    assert con.execute("SELECT model_version, valid_ic, sha256, device FROM models").fetchall() == [
+        ("krnn-a", 0.05, "0" * 64, "cpu")
+    ]

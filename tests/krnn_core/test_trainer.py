@@ -6,16 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from krnn_core.metrics import masked_mse, mean_daily_ic
 from krnn_core.model import KRNN, KRNNConfig
-from krnn_core.trainer import (
-    TrainerConfig,
-    TrainingSet,
-    masked_mse,
-    mean_daily_ic,
-    predict,
-    split_qlib_kwargs,
-    train_krnn,
-)
+from krnn_core.trainer import TrainerConfig, TrainingSet, predict, split_qlib_kwargs, train_krnn
 
 CLOSE0_TO_4 = [55, 56, 57, 58, 59]
 SMALL = KRNNConfig(cnn_dim=8, rnn_dim=8, rnn_dups=2, rnn_layers=1)
@@ -41,7 +34,8 @@ def test_learns_planted_signal() -> None:
     result = train_krnn(SMALL, config, _planted(0, 20, 200), _planted(1, 10, 200), lines.append)
     assert result.valid_ic > 0.3
     assert result.history[-1]["valid_ic"] > result.history[0]["valid_ic"]
-    assert len(lines) == 4 and lines[0].startswith("epoch 0 ")
+    assert lines[0] == "training on cpu, seed 3, 4000 train rows, 2000 valid rows"
+    assert len(lines) == 5 and lines[1].startswith("epoch 0 ")
     assert result.device == "cpu" and result.seed == 3
 
 
@@ -108,3 +102,10 @@ def test_split_qlib_benchmark_kwargs() -> None:
         split_qlib_kwargs({**kwargs, "d_feat": 6})
     with pytest.raises(ValueError, match="optimizer"):
         split_qlib_kwargs({"optimizer": "rmsprop"})
+
+
+def test_mixed_precision_flag_is_a_no_op_on_the_cpu() -> None:
+    train, valid = _planted(0, 2, 100), _planted(1, 2, 100)
+    plain = train_krnn(SMALL, TrainerConfig(n_epochs=1, batch_size=64, seed=4), train, valid, _quiet)
+    amp = train_krnn(SMALL, TrainerConfig(n_epochs=1, batch_size=64, seed=4, amp=True), train, valid, _quiet)
+    assert all(torch.equal(plain.state_dict[k], amp.state_dict[k]) for k in plain.state_dict)

@@ -1,0 +1,94 @@
+"""Test IC of our KRNN and of the same module fed Qlib's layout, on the synthetic market, against the oracle.
+
+    .venv/bin/python bench/bench_synthetic_ic.py [--seeds 0 1 2] [--instruments 200]
+
+"qlib_layout" permutes each Alpha360 row so that our module reads it exactly as Qlib's
+`x.view(B, 60, 6)` does (six consecutive lags of one field as a time step); everything else,
+weights' initialisation included, is identical. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from krnn_core.alpha360 import alpha360_block, labels_block, load_panel
+from krnn_core.metrics import mean_daily_ic
+from krnn_core.model import KRNNConfig
+from krnn_core.processors import RobustZScoreNorm, cs_rank_norm, fillna
+from krnn_core.synthetic import SyntheticMarket, oracle_ic, write_market
+from krnn_core.trainer import TrainerConfig, TrainingSet, predict, train_krnn
+
+WINDOWS = {
+    "train": ("2021-04-01", "2021-12-31"),
+    "valid": ("2022-01-04", "2022-03-31"),
+    "test": ("2022-04-01", "2022-06-30"),
+}
+END = "2022-07-08"  # the test window's labels need two more closes
+
+
+def windows_rows(provider: Path, market: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(raw Alpha360 rows, raw label, day id) of each window, straight from the Qlib folder."""
+    panel = load_panel(provider, market)
+    out = {}
+    for name, (start, end) in WINDOWS.items():
+        first = int(panel.calendar.searchsorted(pd.Timestamp(start)))
+        last = int(panel.calendar.searchsorted(pd.Timestamp(end), side="right")) - 1
+        index, x = alpha360_block(panel, first, last)
+        y = labels_block(panel, first, last).reindex(index).to_numpy(np.float32)
+        out[name] = (x, y, pd.factorize(index.get_level_values("datetime"))[0])
+    return out
+
+
+def learn_sets(rows: dict, permute: np.ndarray | None) -> tuple[TrainingSet, TrainingSet, TrainingSet]:
+    """Qlib's processors (RobustZScoreNorm + Fillna, DropnaLabel + CSRankNorm); the test label stays raw."""
+    norm = RobustZScoreNorm.fit(rows["train"][0])
+    sets = []
+    for name, (x, y, day) in rows.items():
+        keep = np.isfinite(y)
+        x = fillna(norm(x[keep]))
+        x = x if permute is None else np.ascontiguousarray(x[:, permute])
+        y = y[keep] if name == "test" else cs_rank_norm(y[keep], day[keep])
+        sets.append(TrainingSet(x=x, y=y, day=day[keep]))
+    return tuple(sets)
+
+
+def qlib_layout() -> np.ndarray:
+    """Column order under which our (field, day) reading sees what Qlib's (step, 6 values) reading sees."""
+    return np.arange(360).reshape(60, 6).T.reshape(-1)  # our (channel c, step t) <- Qlib column 6 t + c
+
+
+def test_ic(sets: tuple[TrainingSet, ...], seed: int) -> float:
+    """Train with early stopping on valid IC, then the mean daily IC on the test window."""
+    trainer = TrainerConfig(n_epochs=30, lr=0.002, batch_size=800, early_stop=4, metric="ic", seed=seed)
+    result = train_krnn(KRNNConfig(), trainer, sets[0], sets[1], log=lambda _: None)
+    return mean_daily_ic(predict(result.model, sets[2].x), sets[2].y, sets[2].day)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--instruments", type=int, default=200)
+    args = parser.parse_args()
+    market = SyntheticMarket(seed=5, n_instruments=args.instruments, n_members=args.instruments * 5 // 6)
+    with tempfile.TemporaryDirectory() as folder:
+        write_market(folder, market, END)
+        rows = windows_rows(Path(folder), market.market)
+    oracle = oracle_ic(market, *WINDOWS["test"])
+    result = {"oracle_ic": round(oracle, 4)}
+    for layout, permute in (("ours", None), ("qlib_layout", qlib_layout())):
+        sets = learn_sets(rows, permute)
+        ics = [test_ic(sets, seed) for seed in args.seeds]
+        print(layout, [round(ic, 4) for ic in ics], flush=True)
+        mean = float(np.mean(ics))
+        result |= {f"{layout}_ic": round(mean, 4), f"{layout}_share": round(mean / oracle, 3)}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
