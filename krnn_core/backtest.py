@@ -8,13 +8,13 @@ holds what the portfolio earned from the close of d-1 to the close of d, less th
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
 
+from krnn_core.plots import to_png
 from krnn_core.qlib_runtime import init_qlib
 
 EXCESS_COLUMNS = ("excess_return_with_cost", "excess_return_without_cost")
@@ -51,9 +51,7 @@ def _trading_window(start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.Timestam
     return days[0], days[-1]
 
 
-def _qlib_report(
-    scores: pd.Series, start: pd.Timestamp, end: pd.Timestamp, config: BacktestConfig
-) -> pd.DataFrame:
+def _qlib_report(scores: pd.Series, start: pd.Timestamp, end: pd.Timestamp, config: BacktestConfig) -> pd.DataFrame:
     """Qlib's daily portfolio report of TopkDropoutStrategy on `scores` over [start, end]."""
     from qlib.contrib.evaluate import backtest_daily
     from qlib.contrib.strategy import TopkDropoutStrategy
@@ -79,7 +77,7 @@ def _qlib_report(
     return report
 
 
-def _excess_summary(daily: pd.DataFrame, last: pd.Timestamp) -> dict[str, float | str]:
+def excess_summary(daily: pd.DataFrame, last: pd.Timestamp) -> dict[str, float | str]:
     """Qlib's risk_analysis (sum of returns, 238 days a year) of both excess series, with the last day."""
     from qlib.contrib.evaluate import risk_analysis
 
@@ -109,7 +107,7 @@ def run_backtest(
     daily["excess_return_without_cost"] = daily["return"] - daily["bench"]
     daily["excess_return_with_cost"] = daily["return"] - daily["bench"] - daily["cost"]
     daily.index.name = "datetime"
-    return daily, _excess_summary(daily, last)
+    return daily, excess_summary(daily, last)
 
 
 def cumulative_excess_plot(daily: pd.DataFrame) -> bytes:
@@ -130,6 +128,4 @@ def cumulative_excess_plot(daily: pd.DataFrame) -> bytes:
     axes.legend(loc="upper left")
     axes.grid(alpha=0.3)
     figure.autofmt_xdate()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
+    return to_png(figure)

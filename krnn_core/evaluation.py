@@ -6,18 +6,23 @@ import numpy as np
 import pandas as pd
 
 DATE_LEVEL = "datetime"
+ROLLING_WINDOWS = (20, 60)
 
 
 def _pearson_by_day(pairs: pd.DataFrame) -> pd.Series:
     """Pearson correlation of the `score` and `label` columns within each day."""
     centred = pairs - pairs.groupby(level=DATE_LEVEL).transform("mean")
-    sums = pd.DataFrame(
-        {
-            "xy": centred["score"] * centred["label"],
-            "xx": centred["score"] ** 2,
-            "yy": centred["label"] ** 2,
-        }
-    ).groupby(level=DATE_LEVEL).sum()
+    sums = (
+        pd.DataFrame(
+            {
+                "xy": centred["score"] * centred["label"],
+                "xx": centred["score"] ** 2,
+                "yy": centred["label"] ** 2,
+            }
+        )
+        .groupby(level=DATE_LEVEL)
+        .sum()
+    )
     return sums["xy"] / np.sqrt(sums["xx"] * sums["yy"])
 
 
@@ -32,7 +37,8 @@ def _defined_days(pairs: pd.DataFrame) -> pd.Index:
 
 def daily_ic(scores: pd.Series, labels: pd.Series) -> pd.DataFrame:
     """Per-day Pearson IC, Spearman Rank IC and pair count over instruments having both values."""
-    pairs = pd.DataFrame({"score": scores, "label": labels}).dropna()
+    # labels are stored as FLOAT: correlating in float32 would cost about eight digits
+    pairs = pd.DataFrame({"score": scores, "label": labels}).astype("float64").dropna()
     pairs = pairs[pairs.index.get_level_values(DATE_LEVEL).isin(_defined_days(pairs))]
     # Spearman is Pearson on average ranks, as pandas' corr(method="spearman") that Qlib's calc_ic uses.
     ranks = pairs.groupby(level=DATE_LEVEL).rank(method="average")
@@ -59,3 +65,13 @@ def ic_summary(daily: pd.DataFrame) -> dict[str, float]:
         "rank_icir": float(daily["rank_ic"].mean() / daily["rank_ic"].std()),
         "days": len(daily),
     }
+
+
+def with_rolling_means(daily: pd.DataFrame, windows: tuple[int, ...] = ROLLING_WINDOWS) -> pd.DataFrame:
+    """Daily IC with `ic_mean_<w>` and `rank_ic_mean_<w>`: means over the last w IC days, NaN before w exist."""
+    frame = daily.copy()
+    for window in windows:
+        for column in ("ic", "rank_ic"):
+            # a mean over fewer days than its name says would read as the w-day figure
+            frame[f"{column}_mean_{window}"] = daily[column].rolling(window, min_periods=window).mean()
+    return frame

@@ -1,4 +1,4 @@
-"""IC and backtest reports of the stored signals, written to DuckDB tables that replace the last ones."""
+"""IC, factor and backtest reports of the stored signals, written to DuckDB tables that replace the last ones."""
 
 from __future__ import annotations
 
@@ -8,25 +8,52 @@ import duckdb
 import pandas as pd
 
 from krnn_core.backtest import BacktestConfig, run_backtest
-from krnn_core.evaluation import daily_ic, ic_summary
+from krnn_core.factor_report import HORIZONS, FactorReport, factor_report
 from krnn_core.feature_store import read_labels
 from krnn_core.signals import read_signals
 from krnn_core.warehouse import replace_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ic_daily (datetime DATE, ic DOUBLE, rank_ic DOUBLE, n INTEGER);
+ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS ic_mean_20 DOUBLE;
+ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS ic_mean_60 DOUBLE;
+ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS rank_ic_mean_20 DOUBLE;
+ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS rank_ic_mean_60 DOUBLE;
 CREATE TABLE IF NOT EXISTS ic_summary (start_date DATE, end_date DATE, ic DOUBLE, icir DOUBLE,
     rank_ic DOUBLE, rank_icir DOUBLE, days INTEGER);
+ALTER TABLE ic_summary ADD COLUMN IF NOT EXISTS long_short DOUBLE;
+ALTER TABLE ic_summary ADD COLUMN IF NOT EXISTS turnover DOUBLE;
+CREATE TABLE IF NOT EXISTS ic_decay_daily (datetime DATE, horizon INTEGER, ic DOUBLE, rank_ic DOUBLE, n INTEGER);
+CREATE TABLE IF NOT EXISTS ic_decay (horizon INTEGER, ic DOUBLE, rank_ic DOUBLE, days INTEGER);
+CREATE TABLE IF NOT EXISTS quantile_daily (datetime DATE, q1 DOUBLE, q2 DOUBLE, q3 DOUBLE, q4 DOUBLE, q5 DOUBLE,
+    long_short DOUBLE);
+CREATE TABLE IF NOT EXISTS quantile_returns (quantile INTEGER, mean_return DOUBLE, days INTEGER);
+CREATE TABLE IF NOT EXISTS turnover_daily (datetime DATE, topk INTEGER, turnover DOUBLE);
 CREATE TABLE IF NOT EXISTS backtest_daily (datetime DATE, "return" DOUBLE, bench DOUBLE, cost DOUBLE,
     turnover DOUBLE, excess_return_without_cost DOUBLE, excess_return_with_cost DOUBLE);
 CREATE TABLE IF NOT EXISTS backtest_summary (start_date DATE, end_date DATE, metric VARCHAR, value DOUBLE);
 """
+# views need the signals table, which exists once any report can run
+VIEWS = """
+CREATE OR REPLACE VIEW latest_signals AS
+    SELECT datetime, rank, instrument, score, model_version FROM signals
+    WHERE datetime = (SELECT max(datetime) FROM signals) ORDER BY rank;
+"""
 
 
-def signal_window(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+def ensure_report_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the report tables and views, adding the newer columns to tables of an older layout."""
+    con.execute(SCHEMA)
+    con.execute(VIEWS)
+
+
+def signal_window(
+    con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp | None
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The report window: [start, end] cut to the days that have signals."""
     first, last = con.execute(
-        "SELECT min(datetime), max(datetime) FROM signals WHERE datetime >= ? AND datetime <= coalesce(?, DATE '9999-12-31')",
+        "SELECT min(datetime), max(datetime) FROM signals "
+        "WHERE datetime >= ? AND datetime <= coalesce(?, DATE '9999-12-31')",
         [start.date(), None if end is None else end.date()],
     ).fetchone()
     if first is None:
@@ -34,17 +61,35 @@ def signal_window(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.T
     return pd.Timestamp(first), pd.Timestamp(last)
 
 
-def write_ic_report(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, dict]:
-    """Daily IC / Rank IC of signals against matured labels, and ICIR over the window."""
-    daily = daily_ic(read_signals(con, start, end), read_labels(con, start, end))
-    if daily.empty:
-        raise ValueError(f"no signal day in {start.date()}..{end.date()} has matured labels yet")
-    summary = ic_summary(daily)
-    con.execute(SCHEMA)
-    replace_rows(con, "ic_daily", daily.rename_axis("datetime").reset_index(), "true")
-    row = pd.DataFrame([{"start_date": start.date(), "end_date": end.date()} | summary])
+def _decay_label_end(con: duckdb.DuckDBPyConnection, end: pd.Timestamp) -> pd.Timestamp:
+    """The last label day the longest horizon of a score day `end` needs, or the last stored one before it."""
+    last = con.execute(
+        "SELECT max(datetime) FROM (SELECT DISTINCT datetime FROM alpha360_labels WHERE datetime >= ? "
+        "ORDER BY datetime LIMIT ?)",
+        [end.date(), max(HORIZONS)],
+    ).fetchone()[0]
+    return end if last is None else pd.Timestamp(last)
+
+
+def _frame(data: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    """A report frame or series with its index as columns, ready to insert by name."""
+    return data.reset_index() if isinstance(data, pd.DataFrame) else data.to_frame().reset_index()
+
+
+def write_ic_report(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp, topk: int) -> FactorReport:
+    """IC with rolling means, IC decay, quantile returns and top-k turnover of the window's signals, stored."""
+    labels = read_labels(con, start, _decay_label_end(con, end))
+    report = factor_report(read_signals(con, start, end), labels, topk)
+    ensure_report_schema(con)
+    replace_rows(con, "ic_daily", _frame(report.ic_daily), "true")
+    row = pd.DataFrame([{"start_date": start.date(), "end_date": end.date()} | report.summary()])
     replace_rows(con, "ic_summary", row, "true")
-    return daily, summary
+    replace_rows(con, "ic_decay_daily", _frame(report.decay_daily), "true")
+    replace_rows(con, "ic_decay", _frame(report.decay()), "true")
+    replace_rows(con, "quantile_daily", _frame(report.quantile_daily), "true")
+    replace_rows(con, "quantile_returns", _frame(report.quantile_means()), "true")
+    replace_rows(con, "turnover_daily", _frame(report.turnover).assign(topk=topk), "true")
+    return report
 
 
 def write_backtest_report(
@@ -52,7 +97,7 @@ def write_backtest_report(
 ) -> tuple[pd.DataFrame, dict]:
     """Qlib's TopkDropout backtest of the signals over the window, stored daily and summarized."""
     daily, summary = run_backtest(provider_uri, read_signals(con, start, end), start, end, config)
-    con.execute(SCHEMA)
+    ensure_report_schema(con)
     replace_rows(con, "backtest_daily", daily.rename_axis("datetime").reset_index(), "true")
     numbers = {name: float(value) for name, value in summary.items() if isinstance(value, (int, float))}
     rows = pd.DataFrame({"metric": list(numbers), "value": list(numbers.values())})

@@ -14,9 +14,7 @@ from krnn_core.evaluation import daily_ic, ic_summary
 
 def _panel(values: dict[str, list[float]], instruments: list[str]) -> pd.Series:
     """Series on (datetime, instrument) from one list of values per day."""
-    index = pd.MultiIndex.from_product(
-        [pd.to_datetime(list(values)), instruments], names=["datetime", "instrument"]
-    )
+    index = pd.MultiIndex.from_product([pd.to_datetime(list(values)), instruments], names=["datetime", "instrument"])
     return pd.Series(np.concatenate([values[d] for d in values]), index=index)
 
 
@@ -32,9 +30,7 @@ def _random_panel(rng: np.random.Generator, days: int, names: int) -> tuple[pd.S
 
 def test_perfect_and_inverse_scores_give_ic_of_one() -> None:
     codes = ["A", "B", "C", "D", "E"]
-    labels = _panel(
-        {"2022-01-03": [0.01, -0.02, 0.03, 0.0, 0.05], "2022-01-04": [0.2, 0.1, -0.1, 0.4, 0.3]}, codes
-    )
+    labels = _panel({"2022-01-03": [0.01, -0.02, 0.03, 0.0, 0.05], "2022-01-04": [0.2, 0.1, -0.1, 0.4, 0.3]}, codes)
     agreeing = daily_ic(labels * 3 + 1, labels)
     opposing = daily_ic(-labels, labels)
     assert agreeing["ic"].to_numpy() == pytest.approx([1.0, 1.0])
@@ -75,8 +71,8 @@ def test_nan_and_unmatched_instruments_are_left_out() -> None:
 def test_days_without_a_defined_correlation_are_dropped() -> None:
     codes = ["A", "B", "C"]
     days = ["2022-01-03", "2022-01-04", "2022-01-05"]
-    labels = _panel(dict(zip(days, [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [5.0, 5.0, 5.0]])), codes)
-    scores = _panel(dict(zip(days, [[0.1, 0.1, 0.1], [3.0, 1.0, 2.0], [1.0, 2.0, 3.0]])), codes)
+    labels = _panel(dict(zip(days, [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [5.0, 5.0, 5.0]], strict=True)), codes)
+    scores = _panel(dict(zip(days, [[0.1, 0.1, 0.1], [3.0, 1.0, 2.0], [1.0, 2.0, 3.0]], strict=True)), codes)
     scores.iloc[4:6] = np.nan  # 2022-01-04 keeps a single pair
     assert daily_ic(scores, labels).empty
     scores.iloc[5] = 2.0
