@@ -53,7 +53,8 @@ def model_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every recorded model version, newest first."""
     return con.execute(
         "SELECT model_version, period, train_start, train_end, valid_start, valid_end, best_epoch, "
-        "round(valid_loss, 5) AS valid_loss, round(valid_ic, 4) AS valid_ic, device, round(duration_s, 1) AS duration_s "
+        "round(valid_loss, 5) AS valid_loss, round(valid_ic, 4) AS valid_ic, device, "
+        "round(duration_s, 1) AS duration_s "
         "FROM model_versions ORDER BY label_end DESC, created_at DESC"
     ).df()
 

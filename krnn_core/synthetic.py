@@ -151,7 +151,11 @@ def _simulate(market: SyntheticMarket, days: pd.DatetimeIndex) -> _History:
 
 
 def _returns(
-    market: SyntheticMarket, pool: _Pool, target: np.ndarray, variance: np.ndarray, planted: np.ndarray,
+    market: SyntheticMarket,
+    pool: _Pool,
+    target: np.ndarray,
+    variance: np.ndarray,
+    planted: np.ndarray,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The day's limited returns, and the GARCH variances of the market, sectors and stocks for tomorrow."""
@@ -178,8 +182,14 @@ def _step_factor(factor: np.ndarray, trading: np.ndarray, rng: np.random.Generat
 
 
 def _write_bars(
-    bars: dict, t: int, prev: np.ndarray, r: np.ndarray, trading: np.ndarray, factor: np.ndarray,
-    pool: _Pool, rng: np.random.Generator,
+    bars: dict,
+    t: int,
+    prev: np.ndarray,
+    r: np.ndarray,
+    trading: np.ndarray,
+    factor: np.ndarray,
+    pool: _Pool,
+    rng: np.random.Generator,
 ) -> None:
     """Fill day t's OHLC, vwap, volume and factor of the trading stocks, inside the price limits."""
     gap_noise, high_noise, low_noise, volume_noise = rng.standard_normal((4, len(r)))
@@ -190,8 +200,11 @@ def _write_bars(
     low = np.minimum(bottom, np.maximum(bottom * (1 - 0.5 * pool.vol * np.abs(low_noise)), prev * (1 - LIMIT)))
     vwap = low + (high - low) * rng.uniform(0.2, 0.8, len(r))
     volume = pool.turnover * pool.shares * np.exp(0.5 * np.abs(r) / pool.vol + 0.3 * volume_noise)
-    for field, values in zip(("open", "high", "low", "close", "vwap", "volume", "factor"),
-                             (open_, high, low, close, vwap, volume, factor)):
+    for field, values in zip(
+        ("open", "high", "low", "close", "vwap", "volume", "factor"),
+        (open_, high, low, close, vwap, volume, factor),
+        strict=True,
+    ):
         bars[field][t] = np.where(trading, values, np.nan)
 
 
@@ -232,8 +245,10 @@ def _benchmark(history: _History) -> dict[str, np.ndarray]:
     prev = np.vstack([pool.price0, history.latent[:-1]])
     weight = history.member * prev * pool.shares
     weight /= weight.sum(axis=1, keepdims=True)
-    moves = {field: (np.nan_to_num(bars[field] / prev, nan=1.0) * weight).sum(axis=1)
-             for field in ("open", "high", "low", "close", "vwap")}
+    moves = {
+        field: (np.nan_to_num(bars[field] / prev, nan=1.0) * weight).sum(axis=1)
+        for field in ("open", "high", "low", "close", "vwap")
+    }
     close = BENCHMARK_BASE * np.cumprod(moves["close"])
     prev_close = np.concatenate([[BENCHMARK_BASE], close[:-1]])
     index = {field: prev_close * move for field, move in moves.items()}

@@ -36,4 +36,4 @@ def quarter_starts(days: pd.DatetimeIndex) -> list[int]:
 def day_ranges(days: pd.DatetimeIndex, mask: np.ndarray) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """(first day, last day) of each run of True in `mask`, as an instruments file lists them."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return [(days[lo], days[hi - 1]) for lo, hi in zip(edges[::2], edges[1::2])]
+    return [(days[lo], days[hi - 1]) for lo, hi in zip(edges[::2], edges[1::2], strict=True)]

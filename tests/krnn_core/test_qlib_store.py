@@ -102,7 +102,12 @@ def test_writes_leave_no_temporary_files(tmp_path):
     qlib_store.write_calendar(tmp_path, CALENDAR, CALENDAR[-1:] + pd.Timedelta(days=3))
     qlib_store.write_instruments(tmp_path, "all", {"SH600000": [(CALENDAR[0], CALENDAR[5])]})
     files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert files == ["calendars/day.txt", "calendars/day_future.txt", "features/sh600000/close.day.bin", "instruments/all.txt"]
+    assert files == [
+        "calendars/day.txt",
+        "calendars/day_future.txt",
+        "features/sh600000/close.day.bin",
+        "instruments/all.txt",
+    ]
 
 
 def test_failed_write_keeps_the_old_file_and_removes_its_temporary(tmp_path, monkeypatch):

@@ -24,8 +24,9 @@ WRITER = textwrap.dedent(
     database = Path(sys.argv[1])
     con = duckdb.connect(str(database))
     for version in range(2, {VERSIONS} + 1):
-        frame = pd.DataFrame({{"datetime": pd.Timestamp("2024-01-02"), "instrument": [f"SH{{i:06d}}" for i in range({ROWS})],
-                               "score": float(version), "rank": range(1, {ROWS} + 1), "model_version": f"v{{version}}"}})
+        frame = pd.DataFrame({{"datetime": pd.Timestamp("2024-01-02"),
+                               "instrument": [f"SH{{i:06d}}" for i in range({ROWS})], "score": float(version),
+                               "rank": range(1, {ROWS} + 1), "model_version": f"v{{version}}"}})
         replace_rows(con, "signals", frame, "true")  # the backfill's transaction: delete the window, insert
         publish_snapshot(con, snapshot_path(database))
     """
@@ -37,7 +38,8 @@ def database(tmp_path: Path) -> Path:
     path = tmp_path / "pipeline.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute(
-            "CREATE TABLE signals AS SELECT DATE '2024-01-02' AS datetime, 'SH' || lpad(i::VARCHAR, 6, '0') AS instrument, "
+            "CREATE TABLE signals AS SELECT DATE '2024-01-02' AS datetime, "
+            "'SH' || lpad(i::VARCHAR, 6, '0') AS instrument, "
             f"1.0::DOUBLE AS score, (i + 1)::INTEGER AS rank, 'v1' AS model_version FROM range({ROWS}) t(i)"
         )
         con.execute(

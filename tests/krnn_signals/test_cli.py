@@ -13,7 +13,8 @@ def test_signals_prints_the_top_of_the_last_day_as_stored(pipeline, capsys):
     printed = json.loads(capsys.readouterr().out)
     with connect(pipeline.duckdb_path, read_only=True) as con:
         stored = con.execute(
-            "SELECT instrument, score FROM signals WHERE datetime = (SELECT max(datetime) FROM signals) ORDER BY rank LIMIT 5"
+            "SELECT instrument, score FROM signals WHERE datetime = (SELECT max(datetime) FROM signals) "
+            "ORDER BY rank LIMIT 5"
         ).fetchall()
     assert [(row["instrument"], row["score"]) for row in printed] == stored
     assert [row["rank"] for row in printed] == [1, 2, 3, 4, 5]

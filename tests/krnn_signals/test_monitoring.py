@@ -37,10 +37,8 @@ def _check_results(config: Path) -> dict[str, dg.AssetCheckEvaluation]:
         records = instance.get_records_for_run(
             run_id=instance.get_runs()[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
         ).records
-    return {
-        r.event_log_entry.dagster_event.event_specific_data.check_name: r.event_log_entry.dagster_event.event_specific_data
-        for r in records
-    }
+    evaluations = [record.event_log_entry.dagster_event.event_specific_data for record in records]
+    return {evaluation.check_name: evaluation for evaluation in evaluations}
 
 
 def test_signal_checks_pass_on_a_healthy_day(pipeline, test_config_path, tmp_path):
