@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from krnn_core import qlib_store
+from krnn_core.versioned_folder import for_each_in_threads
 
 
 @dataclass
@@ -37,11 +38,11 @@ def append_days(folder: Path, batch: DayBatch) -> list[str]:
             f"{folder}: appended day {batch.days[0].date()} is not after the last day {old_calendar[-1].date()}"
         )
     calendar = old_calendar.append(batch.days)
-    changed = [
-        code
-        for code, fields in sorted(batch.bars.items())
-        if _append_instrument(folder, code, fields, old_calendar, calendar)
-    ]
+    codes = sorted(batch.bars)
+    written = for_each_in_threads(
+        lambda code: _append_instrument(folder, code, batch.bars[code], old_calendar, calendar), codes
+    )
+    changed = [code for code, wrote in zip(codes, written, strict=True) if wrote]
     for market, spans in batch.instruments.items():
         qlib_store.write_instruments(folder, market, spans)
     qlib_store.write_calendar(folder, calendar, batch.future_days)
