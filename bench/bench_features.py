@@ -5,7 +5,8 @@
 Each side runs in its own child process, which reports its wall time and its own peak RSS:
 Qlib = `init_qlib` + `Alpha360(...).fetch(col_set="feature")` without processors; ours = read the
 folder + compute + write into a fresh DuckDB file, then the last day again alone (`one_day_s`).
-Both read the same lower-case view of the folder (the shared snapshot's folders are upper case).
+Both read the same folder: the source imported first with our importer (`QlibFolderSource`: lower-case
+instrument folders, suspensions as missing bars), as the pipeline's refresh writes it.
 The last line printed is JSON.
 """
 
@@ -13,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,13 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROVIDER = ROOT.parent / "shared" / "data" / "cn_csi300_2015_2019"
 
 
-def lower_case_view(source: Path, target: Path) -> Path:
-    """calendars/ and instruments/ copied, features/<code> linked under its lower-case name."""
-    for folder in ("calendars", "instruments"):
-        shutil.copytree(source / folder, target / folder)
-    (target / "features").mkdir()
-    for code in (source / "features").iterdir():
-        os.symlink(code.resolve(), target / "features" / code.name.lower())
+def imported(source: Path, target: Path) -> Path:
+    """The source folder imported through its last day as the pipeline's refresh does it."""
+    from krnn_core import qlib_store
+    from krnn_core.sources.qlib_folder import QlibFolderSource
+
+    QlibFolderSource(source).refresh(target, qlib_store.read_calendar(source)[-1])
     return target
 
 
@@ -121,7 +119,7 @@ def summary(args: argparse.Namespace, work: Path) -> dict:
     """Both sides on the normalized folder over [start, end] (default: its whole calendar)."""
     from krnn_core import qlib_store
 
-    provider = lower_case_view(args.provider, work / "qlib_data")
+    provider = imported(args.provider, work / "qlib_data")
     calendar = qlib_store.read_calendar(provider)
     args.start, args.end = args.start or str(calendar[0].date()), args.end or str(calendar[-1].date())
     qlib, ours = child("qlib", args, provider, work), child("ours", args, provider, work)

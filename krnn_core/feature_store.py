@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -23,19 +25,23 @@ from krnn_core.alpha360 import (
 )
 from krnn_core.warehouse import replace_rows, replace_rows_chunked
 
+T = TypeVar("T")
+_DONE = object()
+
 FEATURES_TABLE = "alpha360_features"
 LABELS_TABLE = "alpha360_labels"
+NAMED_VIEW = "alpha360_features_named"
 LONG_VIEW = "alpha360_features_long"
 
-# x holds the 360 values in Qlib's column order; each is also a virtual column named like Qlib's
-# (CLOSE59 .. VOLUME0), computed on read and never stored (docs/feature_store.md has the figures)
-_NAMED_COLUMNS_SQL = ", ".join(f"{name} FLOAT AS (x[{j + 1}])" for j, name in enumerate(ALPHA360_COLUMNS))
+# x holds the 360 values in Qlib's column order; the names (CLOSE59 .. VOLUME0) live in a view, as
+# generated columns on the table doubled the insert time of a full history (docs/feature_store.md)
+_NAMED_COLUMNS_SQL = ", ".join(f"x[{j + 1}] AS {name}" for j, name in enumerate(ALPHA360_COLUMNS))
 _FIELD_NAMES_SQL = "[" + ", ".join(f"'{field.upper()}'" for field in FIELDS) + "]"
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {FEATURES_TABLE} (
-    datetime DATE NOT NULL, instrument VARCHAR NOT NULL, x FLOAT[{len(ALPHA360_COLUMNS)}] NOT NULL,
-    {_NAMED_COLUMNS_SQL});
+    datetime DATE NOT NULL, instrument VARCHAR NOT NULL, x FLOAT[{len(ALPHA360_COLUMNS)}] NOT NULL);
 CREATE TABLE IF NOT EXISTS {LABELS_TABLE} (datetime DATE NOT NULL, instrument VARCHAR NOT NULL, {LABEL_COLUMN} FLOAT);
+CREATE OR REPLACE VIEW {NAMED_VIEW} AS SELECT datetime, instrument, {_NAMED_COLUMNS_SQL} FROM {FEATURES_TABLE};
 CREATE OR REPLACE VIEW {LONG_VIEW} AS
     SELECT datetime, instrument, {_FIELD_NAMES_SQL}[pos // {LAGS} + 1] AS field, {LAGS - 1} - pos % {LAGS} AS lag, value
     FROM (SELECT datetime, instrument, unnest(x) AS value, unnest(range({len(ALPHA360_COLUMNS)})) AS pos
@@ -87,25 +93,27 @@ def materialize_labels(
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the feature and label tables and views, moving a feature table of the old wide layout into x."""
+    """Create the feature and label tables and views, moving a feature table of an earlier layout into x."""
     query = "SELECT list(column_name) FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema()"
     columns = con.execute(query, [FEATURES_TABLE]).fetchone()[0]
-    if columns and "x" not in columns:
-        _migrate_wide_table(con)
+    if columns and columns != ["datetime", "instrument", "x"]:
+        # 360 FLOAT columns (the first layout) or x plus 360 generated columns (the second)
+        _migrate_table(con, "x" if "x" in columns else f"[{', '.join(ALPHA360_COLUMNS)}]")
     con.execute(SCHEMA)
 
 
-def _migrate_wide_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Rewrite a table of 360 FLOAT columns (the first layout) as the x array, in one transaction."""
-    values = ", ".join(ALPHA360_COLUMNS)
+def _migrate_table(con: duckdb.DuckDBPyConnection, values: str) -> None:
+    """Rewrite the feature table as (datetime, instrument, x), x built by the SQL `values`, in one transaction."""
     con.execute("BEGIN TRANSACTION")
-    con.execute(f"ALTER TABLE {FEATURES_TABLE} RENAME TO {FEATURES_TABLE}_wide")
+    con.execute(f"DROP VIEW IF EXISTS {LONG_VIEW}")  # views bind to the table being renamed
+    con.execute(f"DROP VIEW IF EXISTS {NAMED_VIEW}")
+    con.execute(f"ALTER TABLE {FEATURES_TABLE} RENAME TO {FEATURES_TABLE}_old")
     con.execute(SCHEMA)
     con.execute(
         f"INSERT INTO {FEATURES_TABLE} (datetime, instrument, x) SELECT datetime, instrument, "
-        f"[{values}]::FLOAT[{len(ALPHA360_COLUMNS)}] FROM {FEATURES_TABLE}_wide ORDER BY datetime, instrument"
+        f"{values}::FLOAT[{len(ALPHA360_COLUMNS)}] FROM {FEATURES_TABLE}_old ORDER BY datetime, instrument"
     )
-    con.execute(f"DROP TABLE {FEATURES_TABLE}_wide")
+    con.execute(f"DROP TABLE {FEATURES_TABLE}_old")
     con.execute("COMMIT")
 
 
@@ -116,9 +124,22 @@ def write_features(
     end: pd.Timestamp,
 ) -> int:
     """Replace the features of days [start, end] with these (index, rows x 360) chunks, in one transaction."""
-    tables = (_arrow_rows(index, x) for index, x in chunks)
+    tables = computed_ahead(_arrow_rows(index, x) for index, x in chunks)
     # for backfills and re-execution, delete all existing rows of the window first
     return replace_rows_chunked(con, FEATURES_TABLE, tables, "datetime BETWEEN ? AND ?", [start.date(), end.date()])
+
+
+def computed_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of `items`, the next one computed on a thread while the caller uses the current one.
+
+    numpy's indexing and DuckDB's insert both release the GIL, so a range's compute hides behind its
+    writes; at most two chunks are in memory.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        upcoming = pool.submit(next, items, _DONE)
+        while (item := upcoming.result()) is not _DONE:
+            upcoming = pool.submit(next, items, _DONE)
+            yield item
 
 
 def _arrow_rows(index: pd.MultiIndex, x: np.ndarray) -> pa.Table:

@@ -82,8 +82,8 @@ def signal_coverage(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd
             SELECT datetime, count(*) AS stored, count(*) FILTER (WHERE isfinite(score)) AS finite
             FROM {SIGNALS_TABLE} WHERE datetime BETWEEN $start AND $end GROUP BY datetime)
         SELECT f.datetime,
-               count(*) FILTER (WHERE NOT isnan(f.CLOSE0)) AS traded,
-               count(s.score) FILTER (WHERE NOT isnan(f.CLOSE0)) AS scored,
+               count(*) FILTER (WHERE NOT isnan(f.x[$close0])) AS traded,
+               count(s.score) FILTER (WHERE NOT isnan(f.x[$close0])) AS scored,
                any_value(coalesce(st.stored, 0)) AS stored,
                any_value(coalesce(st.finite, 0)) AS finite
         FROM alpha360_features f
@@ -92,7 +92,7 @@ def signal_coverage(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd
         WHERE f.datetime BETWEEN $start AND $end
         GROUP BY f.datetime ORDER BY f.datetime
         """,
-        {"start": start.date(), "end": end.date()},
+        {"start": start.date(), "end": end.date(), "close0": _CLOSE0 + 1},
     ).df()
 
 

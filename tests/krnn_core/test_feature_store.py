@@ -69,7 +69,8 @@ def test_values_read_by_qlib_name_and_in_the_long_view_equal_the_array(folder, c
     stored = read_features(con, DAY, DAY)
     instrument = stored.index.get_level_values("instrument")[0]
     by_name = con.execute(
-        f"SELECT OPEN0, VOLUME59 FROM {FEATURES_TABLE} WHERE datetime = ? AND instrument = ?", [DAY.date(), instrument]
+        "SELECT OPEN0, VOLUME59 FROM alpha360_features_named WHERE datetime = ? AND instrument = ?",
+        [DAY.date(), instrument],
     ).fetchone()
     long = con.execute(
         "SELECT value FROM alpha360_features_long WHERE datetime = ? AND instrument = ? AND field = 'OPEN' AND lag = 0",
@@ -94,3 +95,18 @@ def test_a_table_of_the_old_wide_layout_is_moved_into_the_array(folder, con):
     moved = read_features(con, DAY, DAY)
     assert moved.index.equals(index)
     np.testing.assert_array_equal(moved.x, x)
+
+
+def test_a_table_with_generated_named_columns_is_rewritten_without_them(folder, con):
+    materialize_features(con, folder, "csi300", DAY, DAY)
+    stored = read_features(con, DAY, DAY)
+    generated = ", ".join(f"{name} FLOAT AS (x[{j + 1}])" for j, name in enumerate(ALPHA360_COLUMNS))
+    con.execute(f"ALTER TABLE {FEATURES_TABLE} RENAME TO plain")
+    con.execute(f"CREATE TABLE {FEATURES_TABLE} (datetime DATE, instrument VARCHAR, x FLOAT[360], {generated})")
+    con.execute(f"INSERT INTO {FEATURES_TABLE} (datetime, instrument, x) SELECT * FROM plain")
+    ensure_schema(con)
+    columns = con.execute(f"SELECT column_name FROM duckdb_columns() WHERE table_name = '{FEATURES_TABLE}'").fetchall()
+    assert [name for (name,) in columns] == ["datetime", "instrument", "x"]
+    np.testing.assert_array_equal(read_features(con, DAY, DAY).x, stored.x)
+    close0 = con.execute("SELECT CLOSE0 FROM alpha360_features_named WHERE datetime = ?", [DAY.date()]).fetchall()
+    assert len(close0) == len(stored.index)
