@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 # the CPU wheel lies on this machine's disk; on a GPU machine PyPI's torch==2.13.0 is the CUDA build
 TORCH ?= torch==2.13.0
 export DAGSTER_HOME := $(CURDIR)/dagster_home
+# the pipeline's config for demo and ui: `make demo CONFIG=configs/csi300_2015_2019.yaml` runs on real prices
+CONFIG ?= configs/default.yaml
 
 .PHONY: install demo test ui validate clean
 
@@ -18,13 +20,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(VENV)/bin/krnn-signals demo
+	KRNN_CONFIG=$(abspath $(CONFIG)) $(VENV)/bin/krnn-signals demo
 
 test: install
 	$(PY) -m pytest -q
 
 ui: install
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	KRNN_CONFIG=$(abspath $(CONFIG)) $(VENV)/bin/dagster dev -w workspace.yaml
 
 validate: install
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS model_versions(
     created_at TIMESTAMP
 )
 """
-# the issue's name for the registry; the pipeline and its readers query model_versions
+# `models` is the short name for ad-hoc queries; the pipeline itself reads model_versions
 MODELS_VIEW = "CREATE VIEW IF NOT EXISTS models AS SELECT * FROM model_versions"
 
 
