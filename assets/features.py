@@ -7,8 +7,8 @@ from krnn_core.feature_store import FEATURES_TABLE, LABELS_TABLE, materialize_fe
 from krnn_signals.partitions import partition_days, trading_days
 from krnn_signals.resources import PipelineResource
 
-
-@dg.asset(
+# both tables are written per trading day from the Qlib folder; a backfill range runs as one pass
+DAILY_FROM_MARKET_DATA = dict(
     partitions_def=trading_days,
     deps=[qlib_market_data],
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -16,6 +16,9 @@ from krnn_signals.resources import PipelineResource
     kinds={"duckdb"},
     group_name="features",
 )
+
+
+@dg.asset(**DAILY_FROM_MARKET_DATA)
 def alpha360_features(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """Qlib's 360 Alpha360 columns of every universe member, one row per (trading day, instrument)."""
     config = pipeline.config
@@ -25,14 +28,7 @@ def alpha360_features(context: dg.AssetExecutionContext, pipeline: PipelineResou
     return dg.MaterializeResult(metadata={"table": FEATURES_TABLE, "rows": rows, "first_day": str(start.date())})
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    deps=[qlib_market_data],
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb",
-    kinds={"duckdb"},
-    group_name="features",
-)
+@dg.asset(**DAILY_FROM_MARKET_DATA)
 def alpha360_labels(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """Labels Ref($close,-2)/Ref($close,-1)-1 that mature on the partition's day: those of two trading days before."""
     config = pipeline.config
