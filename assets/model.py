@@ -5,7 +5,8 @@ import pandas as pd
 
 from assets.features import alpha360_features, alpha360_labels
 from krnn_core import qlib_store
-from krnn_core.retraining import rolling_windows, train_model_version
+from krnn_core.model_versions import record_model_version
+from krnn_core.retraining import load_training_data, rolling_windows, train_model_version
 from krnn_signals.config import segments
 from krnn_signals.partitions import retraining_periods
 from krnn_signals.resources import PipelineResource
@@ -32,8 +33,12 @@ def krnn_model(context: dg.AssetExecutionContext, pipeline: PipelineResource) ->
     windows = rolling_windows(calendar, pd.Timestamp(context.partition_key), segments(config), config.rolling.rtype)
     context.log.info(f"training windows {windows.as_dict()}")
     kwargs = config.task.model.kwargs.model_dump()
+    # the warehouse is held only to read and to record: other runs write between (training takes minutes)
+    with pipeline.duckdb(publish=False) as con:
+        train, valid = load_training_data(con, windows)
+    row = train_model_version(train, valid, config.model_dir, windows, kwargs, log=context.log.info)
     with pipeline.duckdb() as con:
-        row = train_model_version(con, config.model_dir, windows, kwargs, log=context.log.info)
+        record_model_version(con, row)
     return dg.MaterializeResult(metadata=_metadata(row))
 
 

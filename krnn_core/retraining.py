@@ -14,7 +14,7 @@ import pandas as pd
 
 from krnn_core.alpha360 import ALPHA360_COLUMNS, LABEL_HORIZON
 from krnn_core.feature_store import FeatureMatrix, read_features
-from krnn_core.model_versions import model_version_id, record_model_version, save_artifact
+from krnn_core.model_versions import model_version_id, save_artifact
 from krnn_core.processors import RobustZScoreNorm, cs_rank_norm, fillna
 from krnn_core.trainer import TrainingSet, split_qlib_kwargs, train_krnn
 
@@ -63,18 +63,24 @@ def rolling_windows(
     return ModelWindows(pick(first), (pick(train_start), pick(train_end)), (pick(valid_start), pick(valid_end)))
 
 
+def load_training_data(con: duckdb.DuckDBPyConnection, windows: ModelWindows) -> tuple[FeatureMatrix, FeatureMatrix]:
+    """The stored features and labels of the train and valid windows; refused where any is missing."""
+    train = _matured(read_features(con, *windows.train, with_labels=True), "train", windows.train)
+    valid = _matured(read_features(con, *windows.valid, with_labels=True), "valid", windows.valid)
+    return train, valid
+
+
 def train_model_version(
-    con: duckdb.DuckDBPyConnection,
+    train: FeatureMatrix,
+    valid: FeatureMatrix,
     model_dir: Path,
     windows: ModelWindows,
     model_kwargs: dict,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Train KRNN on the stored features and labels of the windows, save and record the version."""
+    """Train KRNN on the windows' data and save the artifact; the `model_versions` row to record."""
     started = time.monotonic()
     model_config, trainer_config = split_qlib_kwargs(model_kwargs)
-    train = _matured(read_features(con, *windows.train, with_labels=True), "train", windows.train)
-    valid = _matured(read_features(con, *windows.valid, with_labels=True), "valid", windows.valid)
     norm = RobustZScoreNorm.fit(train.x)  # fitted on the train window only, like Qlib's fit_start/fit_end
     result = train_krnn(model_config, trainer_config, _learn_set(train, norm), _learn_set(valid, norm), log)
     version = model_version_id(model_kwargs, windows.as_dict(), result.seed)
@@ -101,7 +107,6 @@ def train_model_version(
         "history_json": json.dumps(result.history),
         "created_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
     }
-    record_model_version(con, row)
     return row
 
 
