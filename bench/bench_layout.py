@@ -5,6 +5,8 @@
 Layouts: `wide` (360 FLOAT columns), `wide_pk` (wide with a PRIMARY KEY (datetime, instrument)
 index), `array` (one FLOAT[360] column) and `array_named` (the array plus 360 virtual generated
 columns named like Qlib's). Rows are inserted sorted by (datetime, instrument).
+DIR is a Qlib folder as the pipeline writes it, e.g. data/csi300_2015_2019/qlib_data after
+`make demo CONFIG=configs/csi300_2015_2019.yaml`.
 The last line is JSON: layout -> {"mib", "write_s", "full_read_s", "one_day_read_s"}.
 """
 
