@@ -10,18 +10,18 @@ VWAP_TOLERANCE = 1e-3  # relative: float32 prices and rounded amounts put a true
 
 
 def derive_vwap(bars: dict[str, np.ndarray]) -> bool:
-    """Set vwap = amount / volume * factor where the feed has an amount and no vwap; False without one.
+    """Set vwap = amount / volume where the feed has an amount and no vwap; False without one.
 
-    amount and volume are raw (currency, shares), prices are adjusted (raw x factor), so the
-    adjusted vwap is the raw average price times the factor. Days without volume get no vwap.
+    Qlib's convention: prices are adjusted (raw x factor), volume too (raw / factor), amount is
+    currency; so amount / volume = raw average price x factor, the adjusted vwap, with no further
+    factor. Days without volume get no vwap.
     """
     if "vwap" in bars:
         return True
     if "amount" not in bars:
         return False
-    factor = bars.get("factor", np.ones_like(bars["amount"]))
     with np.errstate(divide="ignore", invalid="ignore"):
-        vwap = np.where(bars["volume"] > 0, bars["amount"] / bars["volume"] * factor, np.nan)
+        vwap = np.where(bars["volume"] > 0, bars["amount"] / bars["volume"], np.nan)
     bars["vwap"] = vwap.astype(np.float32)
     return True
 
