@@ -30,8 +30,17 @@ class DayBatch:
     notes: dict[str, object] = field(default_factory=dict)  # what the metadata should say
 
 
-def append_days(folder: Path, batch: DayBatch) -> list[str]:
-    """Write the batch into `folder` (calendar, instruments, fields); return the codes whose files changed."""
+def rewritten_folders(batch: DayBatch) -> list[str]:
+    """The instrument folders append_days writes anew: those of the codes with a bar on the new days."""
+    return [f"features/{code.lower()}" for code, fields in batch.bars.items() if _bar_days(fields).size]
+
+
+def append_days(folder: Path, batch: DayBatch, previous: Path | None = None) -> list[str]:
+    """Write the batch into `folder` (calendar, instruments, fields); return the codes whose files changed.
+
+    `previous`: the folder the stored values are read from when the rewritten instrument folders
+    of `folder` start empty (versioned_folder's `rewritten`); by default `folder` itself.
+    """
     old_calendar = _calendar_or_empty(folder)
     if len(old_calendar) and len(batch.days) and batch.days[0] <= old_calendar[-1]:
         raise qlib_store.QlibDataError(
@@ -40,7 +49,8 @@ def append_days(folder: Path, batch: DayBatch) -> list[str]:
     calendar = old_calendar.append(batch.days)
     codes = sorted(batch.bars)
     written = for_each_in_threads(
-        lambda code: _append_instrument(folder, code, batch.bars[code], old_calendar, calendar), codes
+        lambda code: _append_instrument(folder, previous or folder, code, batch.bars[code], old_calendar, calendar),
+        codes,
     )
     changed = [code for code, wrote in zip(codes, written, strict=True) if wrote]
     for market, spans in batch.instruments.items():
@@ -55,23 +65,33 @@ def _calendar_or_empty(folder: Path) -> pd.DatetimeIndex:
     return pd.DatetimeIndex([])
 
 
+def _bar_days(fields: dict[str, np.ndarray]) -> np.ndarray:
+    """Positions among the new days where the instrument has any value."""
+    return np.flatnonzero(np.any([np.isfinite(values) for values in fields.values()], axis=0))
+
+
 def _append_instrument(
-    folder: Path, code: str, new: dict[str, np.ndarray], old_calendar: pd.DatetimeIndex, calendar: pd.DatetimeIndex
+    folder: Path,
+    stored: Path,
+    code: str,
+    new: dict[str, np.ndarray],
+    old_calendar: pd.DatetimeIndex,
+    calendar: pd.DatetimeIndex,
 ) -> bool:
-    """Rewrite one instrument's files when the new days hold a bar of it; False when they hold none."""
-    present = np.flatnonzero(np.any([np.isfinite(values) for values in new.values()], axis=0))
+    """Rewrite one instrument's files (its old values read from `stored`) when the new days hold a bar of it."""
+    present = _bar_days(new)
     if not present.size:
         return False
     first_new = len(old_calendar)
-    old_fields = qlib_store.stored_fields(folder, code)
-    old_span = _span(folder, code, old_fields, old_calendar)
+    old_fields = qlib_store.stored_fields(stored, code)
+    old_span = _span(stored, code, old_fields, old_calendar)
     start = old_span[0] if old_span else first_new + present[0]
     old_end = old_span[0] + old_span[1] if old_span else first_new
     take = slice(start - first_new if not old_span else 0, present[-1] + 1)
     fields = sorted(set(old_fields) | {name for name, values in new.items() if np.isfinite(values).any()})
     for name in fields:
-        stored = qlib_store.stored_values(folder, code, name, old_calendar) if name in old_fields else None
-        head = _aligned(stored, old_span, name, code)
+        values = qlib_store.stored_values(stored, code, name, old_calendar) if name in old_fields else None
+        head = _aligned(values, old_span, name, code)
         gap = np.full(first_new - old_end, np.nan, dtype=np.float32)
         tail = np.asarray(new.get(name, np.full(len(calendar) - first_new, np.nan)), dtype=np.float32)[take]
         qlib_store.write_field(folder, code, name, np.concatenate([head, gap, tail]), start, unpublished=True)

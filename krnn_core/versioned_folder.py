@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,8 +51,12 @@ def current_version(link: Path) -> Path | None:
 
 
 @contextmanager
-def next_version(link: Path) -> Iterator[Path]:
-    """A new version seeded with hard links of the current one; published when the block succeeds."""
+def next_version(link: Path, rewritten: Collection[str] = ()) -> Iterator[Path]:
+    """A new version seeded with hard links of the current one; published when the block succeeds.
+
+    `rewritten`: subfolders (relative, e.g. "features/sh600000") the block writes anew; they start
+    empty instead of linked, which spares a link and an unlink per file the block replaces.
+    """
     link = Path(link)
     current = current_version(link)
     root = versions_dir(link)
@@ -62,7 +66,7 @@ def next_version(link: Path) -> Iterator[Path]:
     number = int(current.name) + 1 if current is not None else 1
     building = root / f"{number}{_BUILDING}"
     if current is not None:
-        _link_tree(current, building)
+        _link_tree(current, building, {Path(path) for path in rewritten})
     else:
         building.mkdir()
     yield building
@@ -75,8 +79,9 @@ def next_version(link: Path) -> Iterator[Path]:
         _remove_tree(old)
 
 
-def _link_tree(source: Path, target: Path) -> None:
-    """A copy of the folder tree `source` whose files are hard links, one thread per top-level subtree."""
+def _link_tree(source: Path, target: Path, empty: set[Path]) -> None:
+    """A copy of the folder tree `source` whose files are hard links, the second-level folders in `empty`
+    created empty; one thread per second-level entry."""
     target.mkdir()
     subtrees = [path for path in source.iterdir() if path.is_dir()]
     for path in source.iterdir():
@@ -86,14 +91,17 @@ def _link_tree(source: Path, target: Path) -> None:
     spread = [child for tree in subtrees for child in tree.iterdir()]
     for tree in subtrees:
         (target / tree.name).mkdir()
-    for_each_in_threads(
-        lambda child: (
-            shutil.copytree(child, target / child.relative_to(source), copy_function=os.link)
-            if child.is_dir()
-            else os.link(child, target / child.relative_to(source))
-        ),
-        spread,
-    )
+    for_each_in_threads(lambda child: _link_entry(child, target / child.relative_to(source), empty), spread)
+
+
+def _link_entry(entry: Path, copy: Path, empty: set[Path]) -> None:
+    """Hard-link one file, or copy one folder's tree as hard links (as an empty folder when it is in `empty`)."""
+    if not entry.is_dir():
+        os.link(entry, copy)
+    elif Path(copy.parent.name, copy.name) in empty:
+        copy.mkdir()
+    else:
+        shutil.copytree(entry, copy, copy_function=os.link)
 
 
 def _remove_tree(folder: Path) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from krnn_core import qlib_store
 from krnn_core.market_data import MarketDataNotAvailable
-from krnn_core.qlib_appender import DayBatch, append_days
+from krnn_core.qlib_appender import DayBatch, append_days, rewritten_folders
 from krnn_core.quarantine import QuarantinedValue
 from krnn_core.versioned_folder import current_version, next_version
 
@@ -64,7 +64,8 @@ def refresh_by_days(source: DaySource, provider_uri: Path, end: pd.Timestamp) ->
     if last is not None and last >= end:
         return RefreshReport()
     batch, quarantined = source.read_days(last, end)
-    with next_version(Path(provider_uri)) as folder:
-        changed = append_days(folder, batch)
+    previous = current_version(Path(provider_uri))
+    with next_version(Path(provider_uri), rewritten_folders(batch)) as folder:
+        changed = append_days(folder, batch, previous)
     first = batch.days[0] if len(batch.days) else None
     return RefreshReport(len(batch.days), first, len(changed), quarantined, batch.notes)
