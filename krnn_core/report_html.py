@@ -16,24 +16,11 @@ import pandas as pd
 from krnn_core.backtest import EXCESS_COLUMNS, RISK_KEYS, cumulative_excess_plot, excess_summary
 from krnn_core.factor_report import FactorReport
 from krnn_core.plots import data_uri, ic_decay_plot, ic_series_plot, quantile_returns_plot
+from krnn_core.reports import signal_window
 
 STYLE = """body{font-family:sans-serif;max-width:1040px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}
 img{max-width:100%}"""
-
-
-def report_window(
-    con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None
-) -> tuple[dt.date, dt.date]:
-    """[start, end] cut to the days with signals; an open end takes the first or last signal day."""
-    first, last = con.execute(
-        "SELECT min(datetime), max(datetime) FROM signals "
-        "WHERE datetime BETWEEN coalesce(?, DATE '1900-01-01') AND coalesce(?, DATE '9999-12-31')",
-        [start, end],
-    ).fetchone()
-    if first is None:
-        raise ValueError(f"no signals between {start or 'the first day'} and {end or 'the last day'}")
-    return first, last
 
 
 def _daily(con: duckdb.DuckDBPyConnection, table: str, start: dt.date, end: dt.date, index: list[str]) -> pd.DataFrame:
@@ -116,7 +103,7 @@ def render_html(report: FactorReport, backtest: pd.DataFrame, start: dt.date, en
 
 def write_html_report(con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None, path: Path) -> Path:
     """Write the report of [start, end] (None: from the first / to the last signal day) to `path`."""
-    first, last = report_window(con, start, end)
+    first, last = (day.date() for day in signal_window(con, start, end))
     backtest = _daily(con, "backtest_daily", first, last, ["datetime"])
     if len(backtest) < 2:
         raise ValueError(f"fewer than two stored backtest days between {first} and {last}: materialize backtest_report")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -11,7 +12,7 @@ from krnn_core.backtest import BacktestConfig, run_backtest
 from krnn_core.factor_report import HORIZONS, FactorReport, factor_report
 from krnn_core.feature_store import read_labels
 from krnn_core.signals import read_signals
-from krnn_core.warehouse import replace_rows
+from krnn_core.warehouse import day_window, describe_window, replace_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ic_daily (datetime DATE, ic DOUBLE, rank_ic DOUBLE, n INTEGER);
@@ -48,16 +49,13 @@ def ensure_report_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def signal_window(
-    con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp | None
+    con: duckdb.DuckDBPyConnection, start: dt.date | pd.Timestamp | None, end: dt.date | pd.Timestamp | None
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The report window: [start, end] cut to the days that have signals."""
-    first, last = con.execute(
-        "SELECT min(datetime), max(datetime) FROM signals "
-        "WHERE datetime >= ? AND datetime <= coalesce(?, DATE '9999-12-31')",
-        [start.date(), None if end is None else end.date()],
-    ).fetchone()
+    """The report window: [start, end] (None: open) cut to the days that have signals."""
+    window, bounds = day_window(start, end)
+    first, last = con.execute(f"SELECT min(datetime), max(datetime) FROM signals WHERE {window}", bounds).fetchone()
     if first is None:
-        raise ValueError(f"no signals stored from {start.date()} on: materialize the signals first")
+        raise ValueError(f"no signals {describe_window(start, end)}: materialize the signals first")
     return pd.Timestamp(first), pd.Timestamp(last)
 
 

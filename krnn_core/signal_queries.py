@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 
 from krnn_core.evaluation import ic_summary
+from krnn_core.warehouse import day_window, describe_window
 
 
 class NoSignals(LookupError):
@@ -38,13 +39,10 @@ def top_signals(con: duckdb.DuckDBPyConnection, day: dt.date | None, top: int) -
 
 def ic_over(con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None) -> dict[str, float]:
     """IC, ICIR, Rank IC and Rank ICIR of the stored daily IC over [start, end] (all days by default)."""
-    daily = con.execute(
-        "SELECT datetime, ic, rank_ic FROM ic_daily WHERE datetime BETWEEN coalesce(?, DATE '1900-01-01') "
-        "AND coalesce(?, DATE '9999-12-31') ORDER BY datetime",
-        [start, end],
-    ).df()
+    window, bounds = day_window(start, end)
+    daily = con.execute(f"SELECT datetime, ic, rank_ic FROM ic_daily WHERE {window} ORDER BY datetime", bounds).df()
     if daily.empty:
-        raise NoSignals(f"no daily IC between {start or 'the first day'} and {end or 'the last day'}")
+        raise NoSignals(f"no daily IC {describe_window(start, end)}")
     summary = ic_summary(daily.set_index("datetime"))
     return {"start": str(daily["datetime"].min().date()), "end": str(daily["datetime"].max().date())} | summary
 
@@ -63,13 +61,12 @@ def export_qlib_predictions(
     con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None, path: Path
 ) -> int:
     """Pickle the scores as Qlib's `pred.pkl`: a DataFrame indexed by (datetime, instrument), column `score`."""
+    window, bounds = day_window(start, end)
     frame = con.execute(
-        "SELECT datetime, instrument, score FROM signals WHERE datetime BETWEEN coalesce(?, DATE '1900-01-01') "
-        "AND coalesce(?, DATE '9999-12-31') ORDER BY datetime, instrument",
-        [start, end],
+        f"SELECT datetime, instrument, score FROM signals WHERE {window} ORDER BY datetime, instrument", bounds
     ).df()
     if frame.empty:
-        raise NoSignals(f"no signals between {start or 'the first day'} and {end or 'the last day'}")
+        raise NoSignals(f"no signals {describe_window(start, end)}")
     frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ns]")
     frame.set_index(["datetime", "instrument"]).to_pickle(path)
     return len(frame)

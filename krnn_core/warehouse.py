@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,6 +17,18 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path), read_only=read_only)
+
+
+def day_window(start: dt.date | pd.Timestamp | None, end: dt.date | pd.Timestamp | None) -> tuple[str, list]:
+    """(SQL condition, parameters) selecting `datetime` in [start, end]; None leaves that side open."""
+    bounds = [None if day is None else pd.Timestamp(day).date() for day in (start, end)]
+    return "datetime BETWEEN coalesce(?, DATE '1900-01-01') AND coalesce(?, DATE '9999-12-31')", bounds
+
+
+def describe_window(start: dt.date | pd.Timestamp | None, end: dt.date | pd.Timestamp | None) -> str:
+    """'between <start> and <end>' for messages, naming an open side as the first or last day."""
+    first, last = (None if day is None else pd.Timestamp(day).date() for day in (start, end))
+    return f"between {first or 'the first day'} and {last or 'the last day'}"
 
 
 def replace_rows(
