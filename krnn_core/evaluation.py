@@ -35,11 +35,21 @@ def _defined_days(pairs: pd.DataFrame) -> pd.Index:
     return defined.index[defined]
 
 
-def daily_ic(scores: pd.Series, labels: pd.Series) -> pd.DataFrame:
-    """Per-day Pearson IC, Spearman Rank IC and pair count over instruments having both values."""
+def _matched_pairs(scores: pd.Series, labels: pd.Series) -> pd.DataFrame:
+    """(score, label) in float64 of the rows having both, on the days where a correlation exists."""
     # labels are stored as FLOAT: correlating in float32 would cost about eight digits
     pairs = pd.DataFrame({"score": scores, "label": labels}).astype("float64").dropna()
-    pairs = pairs[pairs.index.get_level_values(DATE_LEVEL).isin(_defined_days(pairs))]
+    return pairs[pairs.index.get_level_values(DATE_LEVEL).isin(_defined_days(pairs))]
+
+
+def daily_pearson_ic(scores: pd.Series, labels: pd.Series) -> pd.Series:
+    """Per-day Pearson IC alone, for callers that need no Rank IC (the trainer's early stopping)."""
+    return _pearson_by_day(_matched_pairs(scores, labels))
+
+
+def daily_ic(scores: pd.Series, labels: pd.Series) -> pd.DataFrame:
+    """Per-day Pearson IC, Spearman Rank IC and pair count over instruments having both values."""
+    pairs = _matched_pairs(scores, labels)
     # Spearman is Pearson on average ranks, as pandas' corr(method="spearman") that Qlib's calc_ic uses.
     ranks = pairs.groupby(level=DATE_LEVEL).rank(method="average")
     daily = pd.DataFrame(

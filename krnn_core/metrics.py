@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
+
+from krnn_core.evaluation import DATE_LEVEL, daily_pearson_ic
 
 
 def masked_mse(pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -14,12 +17,6 @@ def masked_mse(pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
 
 def mean_daily_ic(pred: np.ndarray, label: np.ndarray, day: np.ndarray) -> float:
     """Mean over days of the Pearson correlation of pred and label, skipping days where it is undefined."""
-    keep = ~np.isnan(label)
-    p, y = pred[keep].astype(np.float64), label[keep].astype(np.float64)
-    _, d = np.unique(day[keep], return_inverse=True)
-    n = np.bincount(d)  # (days,)
-    p = p - (np.bincount(d, p) / n)[d]
-    y = y - (np.bincount(d, y) / n)[d]
-    sxy, sxx, syy = np.bincount(d, p * y), np.bincount(d, p * p), np.bincount(d, y * y)
-    defined = (n >= 2) & (sxx > 0) & (syy > 0)
-    return float(np.mean(sxy[defined] / np.sqrt(sxx[defined] * syy[defined]))) if defined.any() else float("nan")
+    index = pd.MultiIndex.from_arrays([day, np.arange(len(day))], names=[DATE_LEVEL, "row"])
+    ic = daily_pearson_ic(pd.Series(pred, index=index), pd.Series(label, index=index))
+    return float(ic.mean()) if len(ic) else float("nan")
