@@ -83,26 +83,28 @@ def _append_instrument(
     if not present.size:
         return False
     first_new = len(old_calendar)
-    old_fields = qlib_store.stored_fields(stored, code)
-    old_span = _span(stored, code, old_fields, old_calendar)
+    old = {
+        name: qlib_store.stored_values(stored, code, name, old_calendar)
+        for name in qlib_store.stored_fields(stored, code)
+    }
+    old_span = _span(old)
     start = old_span[0] if old_span else first_new + present[0]
     old_end = old_span[0] + old_span[1] if old_span else first_new
     take = slice(start - first_new if not old_span else 0, present[-1] + 1)
-    fields = sorted(set(old_fields) | {name for name, values in new.items() if np.isfinite(values).any()})
+    fields = sorted(set(old) | {name for name, values in new.items() if np.isfinite(values).any()})
     for name in fields:
-        values = qlib_store.stored_values(stored, code, name, old_calendar) if name in old_fields else None
-        head = _aligned(values, old_span, name, code)
+        head = _aligned(old.get(name), old_span, name, code)
         gap = np.full(first_new - old_end, np.nan, dtype=np.float32)
         tail = np.asarray(new.get(name, np.full(len(calendar) - first_new, np.nan)), dtype=np.float32)[take]
         qlib_store.write_field(folder, code, name, np.concatenate([head, gap, tail]), start, unpublished=True)
     return True
 
 
-def _span(folder: Path, code: str, fields: list[str], calendar: pd.DatetimeIndex) -> tuple[int, int] | None:
+def _span(old: dict[str, tuple[int, np.ndarray] | None]) -> tuple[int, int] | None:
     """(first position, length) of the instrument's stored values, taken from its close file."""
-    if not fields:
+    if not old:
         return None
-    stored = qlib_store.stored_values(folder, code, "close" if "close" in fields else fields[0], calendar)
+    stored = old["close"] if "close" in old else old[min(old)]
     return None if stored is None else (stored[0], stored[1].size)
 
 
