@@ -26,7 +26,6 @@ LABEL_COLUMN = "LABEL0"
 LABEL_EXPRESSION = "Ref($close, -2)/Ref($close, -1) - 1"
 LABEL_HORIZON = 2  # the label of day t needs the close of t+2
 _VOLUME_EPS = np.float32(1e-12)
-_FLOAT = np.dtype("<f4")
 _CHUNK_VALUES = 1 << 24  # float32 values per computed chunk (64 MiB): bounds the peak memory of long ranges
 
 
@@ -66,11 +65,11 @@ def load_panel(
     values = np.full((len(calendar), len(codes), len(FIELDS)), np.nan, dtype=np.float32)
     member = np.zeros((len(calendar), len(codes)), dtype=bool)
     for j, code in enumerate(codes):
-        stored = _stored_span(_bin_path(provider_uri, code, "close"), len(full))
+        stored = qlib_store.bin_span(qlib_store.field_path(provider_uri, code, "close"), len(full))
         if stored is None or stored[1] == 0:
             continue
         for k, field in enumerate(FIELDS):
-            _read_window(_bin_path(provider_uri, code, field), len(full), lo, values[:, j, k])
+            qlib_store.read_bin_window(qlib_store.field_path(provider_uri, code, field), len(full), lo, values[:, j, k])
         first_stored, last_stored = stored[0], stored[0] + stored[1] - 1
         for span_start, span_end in spans[code]:
             first = max(full.searchsorted(span_start), first_stored, lo)
@@ -86,39 +85,6 @@ def _position(calendar: pd.DatetimeIndex, day: pd.Timestamp) -> int:
         last = calendar[-1].date() if len(calendar) else None
         raise ValueError(f"{day.date()} is not a trading day of the data folder (last day {last})")
     return int(pos)
-
-
-def _bin_path(provider_uri: str | Path, code: str, field: str) -> Path:
-    return Path(provider_uri) / "features" / code.lower() / f"{field}.day.bin"
-
-
-def _stored_span(path: Path, calendar_days: int) -> tuple[int, int] | None:
-    """(calendar position of the first value, number of values) from the header and size, None without a file."""
-    if not path.exists():
-        return None
-    size = path.stat().st_size
-    if size == 0 or size % _FLOAT.itemsize:
-        raise qlib_store.QlibDataError(f"{path} is empty or truncated ({size} bytes)")
-    start, count = np.fromfile(path, dtype=_FLOAT, count=1)[0], size // _FLOAT.itemsize - 1
-    if not np.isfinite(start) or start < 0 or start != int(start):
-        raise qlib_store.QlibDataError(f"{path}: start index {start} is not a calendar position")
-    if int(start) + count > calendar_days:
-        raise qlib_store.QlibDataError(
-            f"{path}: {count} values from index {int(start)} run past the calendar's {calendar_days} days"
-        )
-    return int(start), count
-
-
-def _read_window(path: Path, calendar_days: int, lo: int, out: np.ndarray) -> None:
-    """Fill `out` (calendar positions lo .. lo+len(out)-1) with the file's values there; the rest stays NaN."""
-    stored = _stored_span(path, calendar_days)
-    if stored is None:
-        return
-    first = max(stored[0], lo)
-    last = min(stored[0] + stored[1], lo + len(out))  # exclusive
-    if last > first:
-        offset = (1 + first - stored[0]) * _FLOAT.itemsize  # skip the header and the values before the window
-        out[first - lo : last - lo] = np.fromfile(path, dtype=_FLOAT, count=last - first, offset=offset)
 
 
 def alpha360_block(panel: MarketPanel, first: int, last: int) -> tuple[pd.MultiIndex, np.ndarray]:

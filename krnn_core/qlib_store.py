@@ -31,7 +31,7 @@ def _calendar_path(provider_uri: Path | str, future: bool) -> Path:
     return Path(provider_uri) / "calendars" / ("day_future.txt" if future else "day.txt")
 
 
-def _field_path(provider_uri: Path | str, code: str, field: str) -> Path:
+def field_path(provider_uri: Path | str, code: str, field: str) -> Path:
     return Path(provider_uri) / "features" / code.lower() / f"{field}.day.bin"
 
 
@@ -121,29 +121,50 @@ def members_on(spans: Spans, day: pd.Timestamp) -> list[str]:
     return sorted(code for code, ranges in spans.items() if any(start <= day <= end for start, end in ranges))
 
 
-def read_bin(path: Path, calendar: pd.DatetimeIndex) -> tuple[int, np.ndarray] | None:
-    """(calendar index of the first value, values) of a .bin file, or None when it does not exist."""
+def bin_span(path: Path, calendar_days: int) -> tuple[int, int] | None:
+    """(calendar index of the first value, number of values) from a .bin file's header and size, None without one."""
     if not path.exists():
         return None
     size = path.stat().st_size
     if size == 0 or size % _FLOAT.itemsize:
         raise QlibDataError(f"{path} is empty or truncated ({size} bytes)")
-    raw = np.fromfile(path, dtype=_FLOAT)
-    start, values = raw[0], raw[1:]
+    start, count = np.fromfile(path, dtype=_FLOAT, count=1)[0], size // _FLOAT.itemsize - 1
     if not np.isfinite(start) or start < 0 or start != int(start):
         raise QlibDataError(f"{path}: start index {start} is not a calendar position")
-    if int(start) + values.size > len(calendar):
+    if int(start) + count > calendar_days:
         raise QlibDataError(
-            f"{path}: {values.size} values from index {int(start)} run past the calendar's {len(calendar)} days"
+            f"{path}: {count} values from index {int(start)} run past the calendar's {calendar_days} days"
         )
-    return int(start), values
+    return int(start), count
+
+
+def read_bin(path: Path, calendar: pd.DatetimeIndex) -> tuple[int, np.ndarray] | None:
+    """(calendar index of the first value, values) of a .bin file, or None when it does not exist."""
+    span = bin_span(path, len(calendar))
+    if span is None:
+        return None
+    return span[0], np.fromfile(path, dtype=_FLOAT, offset=_FLOAT.itemsize)
+
+
+def read_bin_window(path: Path, calendar_days: int, lo: int, out: np.ndarray) -> None:
+    """Fill `out` (calendar positions lo .. lo+len(out)-1) with the file's values there; the rest is left as is.
+
+    Only that part of the file is read (a seek past the header), so a window costs its own length of I/O.
+    """
+    span = bin_span(path, calendar_days)
+    if span is None:
+        return
+    first, last = max(span[0], lo), min(span[0] + span[1], lo + len(out))  # last exclusive
+    if last > first:
+        offset = (1 + first - span[0]) * _FLOAT.itemsize  # the header and the values before the window
+        out[first - lo : last - lo] = np.fromfile(path, dtype=_FLOAT, count=last - first, offset=offset)
 
 
 def stored_values(
     provider_uri: Path | str, code: str, field: str, calendar: pd.DatetimeIndex
 ) -> tuple[int, np.ndarray] | None:
     """(calendar position of the first value, values) as stored, None when the file does not exist."""
-    return read_bin(_field_path(provider_uri, code, field), calendar)
+    return read_bin(field_path(provider_uri, code, field), calendar)
 
 
 def stored_fields(provider_uri: Path | str, code: str) -> list[str]:
@@ -155,7 +176,7 @@ def stored_fields(provider_uri: Path | str, code: str) -> list[str]:
 def read_field(provider_uri: Path | str, code: str, field: str, calendar: pd.DatetimeIndex) -> np.ndarray:
     """One field over `calendar` as float32, NaN where the file holds no value (or does not exist)."""
     out = np.full(len(calendar), np.nan, dtype=np.float32)
-    stored = read_bin(_field_path(provider_uri, code, field), calendar)
+    stored = read_bin(field_path(provider_uri, code, field), calendar)
     if stored is not None:
         start, values = stored
         out[start : start + values.size] = values
@@ -175,7 +196,7 @@ def read_panel(
 
 def data_range(provider_uri: Path | str, code: str, calendar: pd.DatetimeIndex) -> tuple[int, int] | None:
     """Calendar positions of the first and last day in the instrument's close file, None without one."""
-    stored = read_bin(_field_path(provider_uri, code, "close"), calendar)
+    stored = read_bin(field_path(provider_uri, code, "close"), calendar)
     if stored is None or stored[1].size == 0:
         return None
     start, values = stored
@@ -196,7 +217,7 @@ def write_field(
     if int(start_index) != start_index or start_index < 0:
         raise QlibDataError(f"{code} {field}: start index {start_index} is not a calendar position")
     data = np.concatenate([[start_index], values]).astype(_FLOAT).tobytes()
-    path = _field_path(provider_uri, code, field)
+    path = field_path(provider_uri, code, field)
     if not unpublished:
         _atomic_write(path, data)
         return

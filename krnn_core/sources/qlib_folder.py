@@ -80,10 +80,7 @@ class QlibFolderSource:
         fields = {}
         for path in sorted(folder.glob("*.day.bin")):
             values = np.full(hi - lo, np.nan, dtype=np.float32)
-            start, stored = qlib_store.read_bin(path, calendar)
-            first, last = max(start, lo), min(start + stored.size, hi)
-            if first < last:
-                values[first - lo : last - lo] = stored[first - start : last - start]
+            qlib_store.read_bin_window(path, len(calendar), lo, values)
             fields[path.name.removesuffix(".day.bin")] = values
         if self.change_in_percent and "change" in fields:
             fields["change"] /= 100
