@@ -23,7 +23,7 @@ def alpha360_features(context: dg.AssetExecutionContext, pipeline: PipelineResou
     """Qlib's 360 Alpha360 columns of every universe member, one row per (trading day, instrument)."""
     config = pipeline.config
     start, end = partition_days(context)
-    with pipeline.duckdb() as con:
+    with pipeline.duckdb(publish=False) as con:  # alpha360_features is not in the readers' snapshot
         rows = materialize_features(con, config.qlib_init.provider_uri, config.market, start, end)
     return dg.MaterializeResult(metadata={"table": FEATURES_TABLE, "rows": rows, "first_day": str(start.date())})
 
