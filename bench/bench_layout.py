@@ -3,8 +3,10 @@
     .venv/bin/python bench/bench_layout.py --provider DIR [--market csi300]
 
 Layouts: `wide` (360 FLOAT columns), `wide_pk` (wide with a PRIMARY KEY (datetime, instrument)
-index), `array` (one FLOAT[360] column) and `array_named` (the array plus 360 virtual generated
-columns named like Qlib's). Rows are inserted sorted by (datetime, instrument).
+index), `array` (one FLOAT[360] column), `array_uncompressed` (the same, written with DuckDB's float
+compression off) and `array_named` (the array plus 360 virtual generated columns named like Qlib's).
+Rows are inserted sorted by (datetime, instrument), in one INSERT streamed chunk by chunk as the
+feature store writes them, and checkpointed.
 DIR is a Qlib folder as the pipeline writes it, e.g. data/csi300_2015_2019/qlib_data after
 `make demo CONFIG=configs/csi300_2015_2019.yaml`.
 The last line is JSON: layout -> {"mib", "write_s", "full_read_s", "one_day_read_s"}.
@@ -29,6 +31,8 @@ LAYOUTS = {
     "wide": f"CREATE TABLE t (datetime DATE NOT NULL, instrument VARCHAR NOT NULL, {_WIDE})",
     "wide_pk": f"CREATE TABLE t (datetime DATE, instrument VARCHAR, {_WIDE}, PRIMARY KEY (datetime, instrument))",
     "array": "CREATE TABLE t (datetime DATE NOT NULL, instrument VARCHAR NOT NULL, x FLOAT[360])",
+    "array_uncompressed": "CREATE TABLE t (datetime DATE NOT NULL, instrument VARCHAR NOT NULL, x FLOAT[360]);"
+    "SET force_compression = 'uncompressed'",
     "array_named": "CREATE TABLE t (datetime DATE NOT NULL, instrument VARCHAR NOT NULL, x FLOAT[360], "
     + ", ".join(f"{name} FLOAT AS (x[{j + 1}])" for j, name in enumerate(ALPHA360_COLUMNS))
     + ")",
@@ -42,6 +46,12 @@ def arrow_rows(index, x: np.ndarray, layout: str) -> pa.Table:
         return pa.table(keys | {"x": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), len(ALPHA360_COLUMNS))})
     columns = np.ascontiguousarray(x.T)  # each column contiguous: zero-copy Arrow arrays
     return pa.table(keys | {name: pa.array(columns[j]) for j, name in enumerate(ALPHA360_COLUMNS)})
+
+
+def iter_batches(tables: list[pa.Table]):
+    """The record batches of the tables, in order."""
+    for table in tables:
+        yield from table.to_batches()
 
 
 def values_sql(layout: str) -> str:
@@ -66,9 +76,9 @@ def measure(path: Path, layout: str, chunks: list, day) -> dict[str, float]:
     with duckdb.connect(str(path)) as con:
         con.execute(LAYOUTS[layout])
         started = time.perf_counter()
-        for index, x in chunks:
-            con.register("chunk", arrow_rows(index, x, layout))
-            con.execute("INSERT INTO t BY NAME SELECT * FROM chunk")
+        tables = [arrow_rows(index, x, layout) for index, x in chunks]
+        con.register("chunks", pa.RecordBatchReader.from_batches(tables[0].schema, iter_batches(tables)))
+        con.execute("INSERT INTO t BY NAME SELECT * FROM chunks")
         con.execute("CHECKPOINT")
         write_s = time.perf_counter() - started
     with duckdb.connect(str(path), read_only=True) as con:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -43,29 +45,64 @@ def replace_rows(
     Re-running a partition therefore replaces it and never duplicates it; a failure part-way
     rolls back and leaves the previous rows in place.
     """
-    return replace_rows_chunked(con, table, [frame], where, params)
+    with _replacing(con, table, where, params):
+        if len(frame):
+            con.register("_replace_rows_frame", frame)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_rows_frame")
+            con.unregister("_replace_rows_frame")
+    return len(frame)
 
 
-def replace_rows_chunked(
+def replace_rows_streamed(
     con: duckdb.DuckDBPyConnection,
     table: str,
-    chunks: Iterable[pd.DataFrame | pa.Table],
+    chunks: Iterable[pa.Table],
     where: str,
     params: list | None = None,
 ) -> int:
-    """As replace_rows, with the new rows inserted chunk by chunk: one chunk in memory, one commit for all."""
+    """As replace_rows, with the new rows streamed into one INSERT from Arrow tables of one schema.
+
+    Only one chunk is in memory at a time, and since a single INSERT fills whole row groups, DuckDB
+    writes them to the file while it inserts instead of all of them at the commit.
+    """
+    chunks = iter(chunks)
+    first = next(chunks, None)
     rows = 0
+    failures: list[BaseException] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal rows
+        try:
+            for chunk in itertools.chain([first], chunks):
+                rows += len(chunk)
+                yield from chunk.to_batches()
+        except BaseException as error:
+            failures.append(error)  # DuckDB reraises it as its own error; the caller gets this one
+            raise
+
+    try:
+        with _replacing(con, table, where, params):
+            if first is not None:
+                con.register("_replace_rows_stream", pa.RecordBatchReader.from_batches(first.schema, batches()))
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_rows_stream")
+    except duckdb.Error as error:
+        if failures:
+            raise failures[0] from error
+        raise
+    finally:
+        if first is not None:
+            con.unregister("_replace_rows_stream")
+    return rows
+
+
+@contextmanager
+def _replacing(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list | None) -> Iterator[None]:
+    """A transaction that starts by deleting the rows matching `where`; any failure rolls all of it back."""
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {table} WHERE {where}", params or [])
-        for chunk in chunks:
-            if len(chunk):
-                con.register("_replace_rows_frame", chunk)
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_rows_frame")
-                con.unregister("_replace_rows_frame")
-                rows += len(chunk)
+        yield
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return rows

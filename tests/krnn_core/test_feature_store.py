@@ -48,20 +48,30 @@ def test_rematerializing_a_range_replaces_it(folder, con):
     np.testing.assert_array_equal(after.x, before.x)
 
 
+def _chunks_then_failure(folder):
+    panel = load_panel(folder, "csi300")
+    yield alpha360_block(panel, panel.day_index(START), panel.day_index(START))
+    raise OSError("disk full")
+
+
 def test_a_failure_after_the_first_chunk_keeps_the_previous_rows(folder, con):
     materialize_features(con, folder, "csi300", START, END)
     before = read_features(con, START, END)
-    panel = load_panel(folder, "csi300")
-
-    def chunks_then_failure():
-        yield alpha360_block(panel, panel.day_index(START), panel.day_index(START))
-        raise OSError("disk full")
-
     with pytest.raises(OSError, match="disk full"):
-        write_features(con, chunks_then_failure(), START, END)
+        write_features(con, _chunks_then_failure(folder), START, END)
     after = read_features(con, START, END)
     assert after.index.equals(before.index)
     np.testing.assert_array_equal(after.x, before.x)
+
+
+def test_writes_leave_the_database_compression_setting_as_they_found_it(folder, con):
+    setting = "SELECT current_setting('force_compression')"
+    con.execute("SET force_compression = 'rle'")
+    materialize_features(con, folder, "csi300", START, END)
+    assert con.execute(setting).fetchone()[0] == "rle"
+    with pytest.raises(OSError, match="disk full"):
+        write_features(con, _chunks_then_failure(folder), START, END)
+    assert con.execute(setting).fetchone()[0] == "rle"
 
 
 def test_values_read_by_qlib_name_and_in_the_long_view_equal_the_array(folder, con):
