@@ -22,7 +22,7 @@ from krnn_core.alpha360 import (
     labels_block,
     load_panel,
 )
-from krnn_core.warehouse import replace_rows, replace_rows_streamed
+from krnn_core.warehouse import replace_rows, replace_rows_streamed, transaction
 
 FEATURES_TABLE = "alpha360_features"
 LABELS_TABLE = "alpha360_labels"
@@ -100,17 +100,16 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def _migrate_table(con: duckdb.DuckDBPyConnection, values: str) -> None:
     """Rewrite the feature table as (datetime, instrument, x), x built by the SQL `values`, in one transaction."""
-    con.execute("BEGIN TRANSACTION")
-    con.execute(f"DROP VIEW IF EXISTS {LONG_VIEW}")  # views bind to the table being renamed
-    con.execute(f"DROP VIEW IF EXISTS {NAMED_VIEW}")
-    con.execute(f"ALTER TABLE {FEATURES_TABLE} RENAME TO {FEATURES_TABLE}_old")
-    con.execute(SCHEMA)
-    con.execute(
-        f"INSERT INTO {FEATURES_TABLE} (datetime, instrument, x) SELECT datetime, instrument, "
-        f"{values}::FLOAT[{len(ALPHA360_COLUMNS)}] FROM {FEATURES_TABLE}_old ORDER BY datetime, instrument"
-    )
-    con.execute(f"DROP TABLE {FEATURES_TABLE}_old")
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute(f"DROP VIEW IF EXISTS {LONG_VIEW}")  # views bind to the table being renamed
+        con.execute(f"DROP VIEW IF EXISTS {NAMED_VIEW}")
+        con.execute(f"ALTER TABLE {FEATURES_TABLE} RENAME TO {FEATURES_TABLE}_old")
+        con.execute(SCHEMA)
+        con.execute(
+            f"INSERT INTO {FEATURES_TABLE} (datetime, instrument, x) SELECT datetime, instrument, "
+            f"{values}::FLOAT[{len(ALPHA360_COLUMNS)}] FROM {FEATURES_TABLE}_old ORDER BY datetime, instrument"
+        )
+        con.execute(f"DROP TABLE {FEATURES_TABLE}_old")
 
 
 def write_features(

@@ -14,6 +14,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from krnn_core.warehouse import replace_rows
+
 BAR_FIELDS = ("open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close")
 COLUMNS = ("source_file", "instrument", "datetime", "field", "value", "reason", "detected_at")
@@ -81,13 +83,4 @@ def write_quarantine(
     )
     frame = pd.DataFrame([vars(row) for row in rows], columns=COLUMNS[:-1])
     frame["detected_at"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM quarantine WHERE datetime BETWEEN ? AND ?", [start, end])
-        con.register("quarantined_rows", frame)
-        con.execute("INSERT INTO quarantine SELECT * FROM quarantined_rows")
-        con.unregister("quarantined_rows")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    replace_rows(con, "quarantine", frame, "datetime BETWEEN ? AND ?", [start, end])

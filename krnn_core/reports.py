@@ -12,7 +12,7 @@ from krnn_core.backtest import BacktestConfig, run_backtest
 from krnn_core.factor_report import HORIZONS, FactorReport, factor_report
 from krnn_core.feature_store import read_labels
 from krnn_core.signals import read_signals
-from krnn_core.warehouse import day_window, describe_window, replace_rows
+from krnn_core.warehouse import day_window, describe_window, replace_tables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ic_daily (datetime DATE, ic DOUBLE, rank_ic DOUBLE, n INTEGER);
@@ -79,14 +79,17 @@ def write_ic_report(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd
     labels = read_labels(con, start, _decay_label_end(con, end))
     report = factor_report(read_signals(con, start, end), labels, topk)
     ensure_report_schema(con)
-    replace_rows(con, "ic_daily", _frame(report.ic_daily), "true")
-    row = pd.DataFrame([{"start_date": start.date(), "end_date": end.date()} | report.summary()])
-    replace_rows(con, "ic_summary", row, "true")
-    replace_rows(con, "ic_decay_daily", _frame(report.decay_daily), "true")
-    replace_rows(con, "ic_decay", _frame(report.decay()), "true")
-    replace_rows(con, "quantile_daily", _frame(report.quantile_daily), "true")
-    replace_rows(con, "quantile_returns", _frame(report.quantile_means()), "true")
-    replace_rows(con, "turnover_daily", _frame(report.turnover).assign(topk=topk), "true")
+    summary = pd.DataFrame([{"start_date": start.date(), "end_date": end.date()} | report.summary()])
+    tables = {
+        "ic_daily": _frame(report.ic_daily),
+        "ic_summary": summary,
+        "ic_decay_daily": _frame(report.decay_daily),
+        "ic_decay": _frame(report.decay()),
+        "quantile_daily": _frame(report.quantile_daily),
+        "quantile_returns": _frame(report.quantile_means()),
+        "turnover_daily": _frame(report.turnover).assign(topk=topk),
+    }
+    replace_tables(con, tables)
     return report
 
 
@@ -96,10 +99,9 @@ def write_backtest_report(
     """Qlib's TopkDropout backtest of the signals over the window, stored daily and summarized."""
     daily, summary = run_backtest(provider_uri, read_signals(con, start, end), start, end, config)
     ensure_report_schema(con)
-    replace_rows(con, "backtest_daily", daily.rename_axis("datetime").reset_index(), "true")
     numbers = {name: float(value) for name, value in summary.items() if isinstance(value, (int, float))}
     rows = pd.DataFrame({"metric": list(numbers), "value": list(numbers.values())})
     rows.insert(0, "end_date", daily.index.max().date())
     rows.insert(0, "start_date", daily.index.min().date())
-    replace_rows(con, "backtest_summary", rows, "true")
+    replace_tables(con, {"backtest_daily": daily.rename_axis("datetime").reset_index(), "backtest_summary": rows})
     return daily, summary

@@ -45,12 +45,28 @@ def replace_rows(
     Re-running a partition therefore replaces it and never duplicates it; a failure part-way
     rolls back and leaves the previous rows in place.
     """
-    with _replacing(con, table, where, params):
-        if len(frame):
-            con.register("_replace_rows_frame", frame)
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_rows_frame")
-            con.unregister("_replace_rows_frame")
+    with transaction(con):
+        _replace(con, table, frame, where, params)
     return len(frame)
+
+
+def replace_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> None:
+    """Replace the whole content of each table with its frame, all in one transaction.
+
+    A report spread over several tables is then either the previous run's or the new one, never a mix.
+    """
+    with transaction(con):
+        for table, frame in frames.items():
+            _replace(con, table, frame, "true")
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: str, params=None) -> None:
+    """Delete the rows matching `where` and insert `frame` by column name, inside the caller's transaction."""
+    con.execute(f"DELETE FROM {table} WHERE {where}", params or [])
+    if len(frame):
+        con.register("_replace_rows_frame", frame)
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_rows_frame")
+        con.unregister("_replace_rows_frame")
 
 
 def replace_rows_streamed(
@@ -81,7 +97,8 @@ def replace_rows_streamed(
             raise
 
     try:
-        with _replacing(con, table, where, params):
+        with transaction(con):
+            con.execute(f"DELETE FROM {table} WHERE {where}", params or [])
             if first is not None:
                 con.register("_replace_rows_stream", pa.RecordBatchReader.from_batches(first.schema, batches()))
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_rows_stream")
@@ -96,11 +113,10 @@ def replace_rows_streamed(
 
 
 @contextmanager
-def _replacing(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list | None) -> Iterator[None]:
-    """A transaction that starts by deleting the rows matching `where`; any failure rolls all of it back."""
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT around the block; any failure in it rolls all of it back and propagates."""
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {table} WHERE {where}", params or [])
         yield
         con.execute("COMMIT")
     except BaseException:
