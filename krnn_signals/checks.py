@@ -34,9 +34,9 @@ def calendar_is_valid(pipeline: PipelineResource) -> dg.AssetCheckResult:
 def bars_are_consistent(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Every member's bar of the refreshed days is whole, positive and OHLC-consistent."""
     config = pipeline.config
-    panel = load_panel(config.qlib_init.provider_uri, config.market)
     start, end = partition_days(context)
-    problems = bar_problems(panel, panel.day_index(start), panel.day_index(end))
+    panel = load_panel(config.qlib_init.provider_uri, config.market, start, end)  # only the refreshed days
+    problems = bar_problems(panel, 0, len(panel.calendar) - 1)
     return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
 
 
