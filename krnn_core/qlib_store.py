@@ -160,6 +160,20 @@ def read_bin_window(path: Path, calendar_days: int, lo: int, out: np.ndarray) ->
         out[first - lo : last - lo] = np.fromfile(path, dtype=_FLOAT, count=last - first, offset=offset)
 
 
+def read_field_window(
+    provider_uri: Path | str, codes: Sequence[str], field: str, calendar: pd.DatetimeIndex
+) -> np.ndarray:
+    """One field of many instruments over `calendar`, a run of consecutive days of the folder's calendar:
+    float32 (days, codes), NaN where nothing is stored; only that window of each file is read."""
+    full = read_calendar(provider_uri)
+    out = np.full((len(calendar), len(codes)), np.nan, dtype=np.float32)
+    if len(calendar):
+        lo = full.get_loc(calendar[0])
+        for j, code in enumerate(codes):
+            read_bin_window(field_path(provider_uri, code, field), len(full), lo, out[:, j])
+    return out
+
+
 def stored_values(
     provider_uri: Path | str, code: str, field: str, calendar: pd.DatetimeIndex
 ) -> tuple[int, np.ndarray] | None:

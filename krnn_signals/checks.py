@@ -18,6 +18,9 @@ BARS_CHECK = "bars_are_consistent"
 COVERAGE_CHECK = "signals_cover_universe"
 JUMP_CHECK = "no_unexplained_jumps"
 UNIVERSE_CHECK = "universe_is_covered"
+# trading days searched back for a member's last close before a suspension: a move after a longer
+# suspension is not checked, and a daily run reads a year of bars instead of the whole history
+JUMP_LOOKBACK = 250
 
 
 @dg.asset_check(asset=qlib_market_data, name=CALENDAR_CHECK, blocking=True)
@@ -44,9 +47,9 @@ def bars_are_consistent(context: dg.AssetCheckExecutionContext, pipeline: Pipeli
 def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Warn when a member's close moves beyond `monitoring.max_day_move` while its factor stays the same."""
     config = pipeline.config
-    panel = load_panel(config.qlib_init.provider_uri, config.market)
-    factor = qlib_store.read_panel(config.qlib_init.provider_uri, panel.codes, ["factor"], panel.calendar)[:, :, 0]
     start, end = partition_days(context)
+    panel = load_panel(config.qlib_init.provider_uri, config.market, start, end, history=JUMP_LOOKBACK)
+    factor = qlib_store.read_field_window(config.qlib_init.provider_uri, panel.codes, "factor", panel.calendar)
     problems = jump_problems(
         panel, factor, panel.day_index(start), panel.day_index(end), config.monitoring.max_day_move
     )

@@ -44,6 +44,19 @@ def test_read_panel_stacks_days_codes_fields(tmp_path):
     assert np.isnan(panel[:, 2]).all()
 
 
+def test_a_field_window_reads_the_same_values_as_the_whole_files(tmp_path):
+    qlib_store.write_calendar(tmp_path, CALENDAR, pd.DatetimeIndex([]))
+    qlib_store.write_field(tmp_path, "SH600000", "factor", np.arange(10, dtype=np.float32) + 1, start_index=0)
+    qlib_store.write_field(tmp_path, "SZ000001", "factor", np.array([7.0, 8.0], dtype=np.float32), start_index=6)
+    codes = ["SH600000", "SZ000001", "SZ000002"]
+    window = qlib_store.read_field_window(tmp_path, codes, "factor", CALENDAR[4:8])
+    whole = qlib_store.read_panel(tmp_path, codes, ["factor"], CALENDAR)[4:8, :, 0]
+    np.testing.assert_array_equal(window, whole)
+    np.testing.assert_array_equal(window[:, 0], [5, 6, 7, 8])
+    np.testing.assert_array_equal(window[:, 1], [np.nan, np.nan, 7, 8])
+    assert np.isnan(window[:, 2]).all()
+
+
 def test_calendar_round_trip_with_future_days(tmp_path):
     future = pd.bdate_range(CALENDAR[-1] + pd.Timedelta(days=1), periods=5)
     qlib_store.write_calendar(tmp_path, CALENDAR, future)
