@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from krnn_core import qlib_store
 from krnn_core.alpha360 import FIELDS, MarketPanel
 
 _MAX_LISTED = 5  # problems quoted per rule; the count says how many there are
@@ -94,3 +97,16 @@ def listed_members(panel: MarketPanel, spans: dict) -> np.ndarray:
         for start, end in spans.get(code, []):
             listed[(panel.calendar >= start) & (panel.calendar <= end), j] = True
     return listed
+
+
+def members_without_data(
+    provider_uri: str | Path, spans: qlib_store.Spans, calendar: pd.DatetimeIndex, codes: list[str]
+) -> list[str]:
+    """Those of `codes` whose close file (read from its header only) holds no day the market file lists them on."""
+    missing = []
+    for code in codes:
+        stored = qlib_store.data_range(provider_uri, code, calendar)
+        listed = [(calendar.searchsorted(s), calendar.searchsorted(e, side="right") - 1) for s, e in spans[code]]
+        if stored is None or not any(max(first, stored[0]) <= min(last, stored[1]) for first, last in listed):
+            missing.append(code)
+    return missing

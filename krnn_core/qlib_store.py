@@ -210,11 +210,11 @@ def read_panel(
 
 def data_range(provider_uri: Path | str, code: str, calendar: pd.DatetimeIndex) -> tuple[int, int] | None:
     """Calendar positions of the first and last day in the instrument's close file, None without one."""
-    stored = read_bin(field_path(provider_uri, code, "close"), calendar)
-    if stored is None or stored[1].size == 0:
+    stored = bin_span(field_path(provider_uri, code, "close"), len(calendar))  # the header, not the values
+    if stored is None or stored[1] == 0:
         return None
-    start, values = stored
-    return start, start + values.size - 1
+    start, count = stored
+    return start, start + count - 1
 
 
 def write_field(

@@ -7,7 +7,14 @@ from assets.market_data import qlib_market_data
 from assets.signals import signals
 from krnn_core import qlib_store
 from krnn_core.alpha360 import load_panel
-from krnn_core.market_checks import bar_problems, calendar_problems, coverage_problems, jump_problems, listed_members
+from krnn_core.market_checks import (
+    bar_problems,
+    calendar_problems,
+    coverage_problems,
+    jump_problems,
+    listed_members,
+    members_without_data,
+)
 from krnn_core.market_data import last_closed_session
 from krnn_core.signals import signal_coverage
 from krnn_signals.partitions import partition_days, trading_days
@@ -61,14 +68,13 @@ def universe_is_covered(context: dg.AssetCheckExecutionContext, pipeline: Pipeli
     """Warn when too few index members have a bar on a day, or when members have no data at all."""
     config = pipeline.config
     provider = config.qlib_init.provider_uri
-    panel = load_panel(provider, config.market)
-    listed = listed_members(panel, qlib_store.read_instruments(provider, config.market))
     start, end = partition_days(context)
-    first, last = panel.day_index(start), panel.day_index(end)
-    problems = coverage_problems(panel, listed, first, last, config.monitoring.min_coverage)
-    without_data = [
-        code for j, code in enumerate(panel.codes) if listed[first : last + 1, j].any() and not panel.member[:, j].any()
-    ]
+    panel = load_panel(provider, config.market, start, end)
+    spans = qlib_store.read_instruments(provider, config.market)
+    listed = listed_members(panel, spans)
+    problems = coverage_problems(panel, listed, 0, len(panel.calendar) - 1, config.monitoring.min_coverage)
+    listed_codes = [code for j, code in enumerate(panel.codes) if listed[:, j].any()]
+    without_data = members_without_data(provider, spans, qlib_store.read_calendar(provider), listed_codes)
     if without_data:
         problems.append(f"{len(without_data)} members have no data at all: {', '.join(without_data)}")
     return _warning(problems)

@@ -1,8 +1,16 @@
 import numpy as np
 import pandas as pd
 
+from krnn_core import qlib_store
 from krnn_core.alpha360 import FIELDS, MarketPanel
-from krnn_core.market_checks import bar_problems, calendar_problems, coverage_problems, jump_problems, listed_members
+from krnn_core.market_checks import (
+    bar_problems,
+    calendar_problems,
+    coverage_problems,
+    jump_problems,
+    listed_members,
+    members_without_data,
+)
 
 DAYS = pd.bdate_range("2024-01-02", periods=4)
 
@@ -71,3 +79,20 @@ def test_coverage_counts_listed_members_without_a_bar():
         "members with a bar below 90% of the index on 1 days, e.g. 2024-01-04 50%"
     ]
     assert coverage_problems(panel, listed, 0, 3, 0.5) == []
+
+
+def test_members_without_data_are_those_whose_closes_miss_every_listed_day(tmp_path):
+    calendar = pd.bdate_range("2024-01-02", periods=10)
+    qlib_store.write_field(tmp_path, "SH600000", "close", np.full(4, 10.0, np.float32), start_index=0)  # days 0-3
+    qlib_store.write_field(tmp_path, "SH600001", "close", np.full(4, 10.0, np.float32), start_index=0)  # days 0-3
+    qlib_store.write_field(tmp_path, "SH600002", "close", np.zeros(0, np.float32), start_index=5)  # a header only
+    spans = {
+        "SH600000": [(calendar[3], calendar[9])],  # listed from day 3: its closes cover day 3
+        "SH600001": [(calendar[4], calendar[9])],  # listed from day 4: its closes ended on day 3
+        "SH600002": [(calendar[0], calendar[9])],
+        "SZ000001": [(calendar[0], calendar[9])],  # no close file
+    }
+    assert members_without_data(tmp_path, spans, calendar, sorted(spans)) == ["SH600001", "SH600002", "SZ000001"]
+    # listed from a Saturday: the span starts on the next trading day
+    saturday = {"SH600000": [(pd.Timestamp("2024-01-06"), calendar[9])]}
+    assert members_without_data(tmp_path, saturday, calendar, ["SH600000"]) == ["SH600000"]
