@@ -6,6 +6,7 @@ the test config first. The market is small enough for the whole chain to run in 
 """
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,6 +40,11 @@ TEST_CONFIG = {
 }
 (TEST_ROOT / "config.yaml").write_text(yaml.safe_dump(TEST_CONFIG))
 os.environ["KRNN_CONFIG"] = str(TEST_ROOT / "config.yaml")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The test market and its warehouse are some 35 MB: leave nothing behind in the temporary folder."""
+    shutil.rmtree(TEST_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
