@@ -71,9 +71,8 @@ def load_panel(
         for k, field in enumerate(FIELDS):
             qlib_store.read_bin_window(qlib_store.field_path(provider_uri, code, field), len(full), lo, values[:, j, k])
         first_stored, last_stored = stored[0], stored[0] + stored[1] - 1
-        for span_start, span_end in spans[code]:
-            first = max(full.searchsorted(span_start), first_stored, lo)
-            last = min(full.searchsorted(span_end, side="right") - 1, last_stored, hi)
+        for first, last in qlib_store.listed_positions(full, spans[code]):
+            first, last = max(first, first_stored, lo), min(last, last_stored, hi)
             member[first - lo : last - lo + 1, j] = True
     return MarketPanel(calendar, codes, values, member)
 

@@ -94,8 +94,8 @@ def listed_members(panel: MarketPanel, spans: dict) -> np.ndarray:
     """(days, instruments) bool: the market file lists the instrument on the day, data or not."""
     listed = np.zeros(panel.member.shape, dtype=bool)
     for j, code in enumerate(panel.codes):
-        for start, end in spans.get(code, []):
-            listed[(panel.calendar >= start) & (panel.calendar <= end), j] = True
+        for first, last in qlib_store.listed_positions(panel.calendar, spans.get(code, [])):
+            listed[first : last + 1, j] = True
     return listed
 
 
@@ -106,7 +106,7 @@ def members_without_data(
     missing = []
     for code in codes:
         stored = qlib_store.data_range(provider_uri, code, calendar)
-        listed = [(calendar.searchsorted(s), calendar.searchsorted(e, side="right") - 1) for s, e in spans[code]]
+        listed = qlib_store.listed_positions(calendar, spans[code])
         if stored is None or not any(max(first, stored[0]) <= min(last, stored[1]) for first, last in listed):
             missing.append(code)
     return missing

@@ -116,6 +116,15 @@ def write_instruments(provider_uri: Path | str, market: str, spans: Spans) -> No
     _atomic_write(Path(provider_uri) / "instruments" / f"{market.lower()}.txt", "".join(lines).encode())
 
 
+def listed_positions(
+    calendar: pd.DatetimeIndex, ranges: list[tuple[pd.Timestamp, pd.Timestamp]]
+) -> list[tuple[int, int]]:
+    """(first, last) calendar positions of the trading days in each of one code's ranges (none: first > last)."""
+    return [
+        (int(calendar.searchsorted(start)), int(calendar.searchsorted(end, side="right")) - 1) for start, end in ranges
+    ]
+
+
 def members_on(spans: Spans, day: pd.Timestamp) -> list[str]:
     """Sorted codes with a range that contains `day`."""
     return sorted(code for code, ranges in spans.items() if any(start <= day <= end for start, end in ranges))
