@@ -110,3 +110,23 @@ def test_a_csv_source_needs_a_path_and_names_it(tmp_path):
     raw["source"] = {"kind": "csv"}
     with pytest.raises(ConfigError, match="source.csv.path"):
         load_config(_write(tmp_path, raw))
+
+
+def test_a_csv_row_dated_2099_adds_no_holiday_and_no_session(tmp_path):
+    from krnn_signals.config import market_source
+    from krnn_signals.partitions import holidays
+
+    (tmp_path / "csv").mkdir()
+    rows = "".join(f"{day},10,11,9,10,100\n" for day in ("2024-03-01", "2024-03-05", "2099-01-05"))
+    (tmp_path / "csv" / "SH600001.csv").write_text("date,open,high,low,close,volume\n" + rows)
+    raw = _default()
+    raw["source"] = {"kind": "csv", "path": "csv"}
+    raw["start_time"] = "2024-03-01"
+    raw["task"]["dataset"]["segments"] = {
+        "train": ["2024-03-01", "2024-03-01"],
+        "valid": ["2024-03-04", "2024-03-04"],
+        "test": ["2024-03-05", None],
+    }
+    config = load_config(_write(tmp_path, raw))
+    assert [pd.Timestamp(day) for day in holidays(config)] == [pd.Timestamp("2024-03-04")]
+    assert list(market_source(config).trading_days()) == [pd.Timestamp("2024-03-01"), pd.Timestamp("2024-03-05")]
