@@ -133,7 +133,10 @@ def read_feed_file(path: Path, mtime_ns: int = 0, size: int = 0) -> pd.DataFrame
     except pd.errors.ParserError as error:
         raise CsvFeedError(f"{path}: {error}") from error
     if frame.empty:
-        raise CsvFeedError(f"{path} line 2: no rows after the header (a failed export?); the file must keep its rows")
+        raise CsvFeedError(
+            f"{path} line 2: no rows after the header (a failed export?): refused, as it would delist "
+            "the instrument's history; restore its rows"
+        )
     frame.columns = columns
     return _parse_rows(path, frame[[name for name in columns if name in REQUIRED + OPTIONAL]])
 
