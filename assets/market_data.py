@@ -26,7 +26,7 @@ def qlib_market_data(context: dg.AssetExecutionContext, pipeline: PipelineResour
     report = market_source(config).refresh(provider, end)
     if report.first_added is not None:  # a re-run that adds nothing keeps the quarantine rows it found before
         with pipeline.duckdb() as con:
-            write_quarantine(con, report.quarantined, report.first_added, end)
+            write_quarantine(con, report.quarantined, report.first_added)
     summary = summarize(provider, config.market, start, end)
     notes = {
         key: value if isinstance(value, (int, str)) else ", ".join(value) or "none"

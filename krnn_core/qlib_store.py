@@ -49,8 +49,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _check_increasing(days: pd.DatetimeIndex, what: str) -> None:
-    if not days.is_monotonic_increasing or days.has_duplicates:
-        raise QlibDataError(f"{what} must be strictly increasing without duplicates")
+    """Refuse a repeated day or a step back in time, naming the first such day."""
+    steps = np.diff(days.asi8)
+    if (steps <= 0).any():
+        i = int(np.flatnonzero(steps <= 0)[0])
+        problem = "is repeated" if steps[i] == 0 else f"comes after {days[i].date()}"
+        raise QlibDataError(f"{what} must be strictly increasing without duplicates: {days[i + 1].date()} {problem}")
 
 
 def read_calendar(provider_uri: Path | str, future: bool = False) -> pd.DatetimeIndex:
@@ -58,11 +62,11 @@ def read_calendar(provider_uri: Path | str, future: bool = False) -> pd.Datetime
     path = _calendar_path(provider_uri, future)
     if not path.exists():
         raise QlibDataError(f"{path} does not exist")
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    try:
-        days = pd.DatetimeIndex(pd.to_datetime(lines, format="%Y-%m-%d"))
-    except ValueError as error:
-        raise QlibDataError(f"{path}: not a YYYY-MM-DD date: {error}") from error
+    numbered = [(number, line.strip()) for number, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    days = pd.DatetimeIndex(pd.to_datetime([line for _, line in numbered], format="%Y-%m-%d", errors="coerce"))
+    if days.isna().any():
+        number, line = numbered[int(np.flatnonzero(days.isna())[0])]
+        raise QlibDataError(f"{path} line {number}: {line!r} is not a YYYY-MM-DD date")
     if days.empty:
         raise QlibDataError(f"{path} holds no trading day")
     _check_increasing(days, str(path))

@@ -3,7 +3,8 @@
 A bar (one instrument, one day) is bad when a price or the volume is missing or not finite while
 the rest of the bar exists, a price is not positive, the volume is negative, or low/high do not
 bound open and close. The whole bar is written as missing; each offending field becomes one row
-of the `quarantine` table, which says where it came from and why.
+of the `quarantine` table, which says where it came from and why. A source also quarantines a row
+it must not write at all, such as a CSV row dated after the last closed session (field `date`).
 """
 
 from __future__ import annotations
@@ -73,14 +74,16 @@ def _rules(bars: dict[str, np.ndarray]) -> list[tuple[str, str, np.ndarray]]:
     return rules
 
 
-def write_quarantine(
-    con: duckdb.DuckDBPyConnection, rows: list[QuarantinedValue], start: pd.Timestamp, end: pd.Timestamp
-) -> None:
-    """Replace the quarantine rows of days [start, end] with `rows`, in one transaction."""
+def write_quarantine(con: duckdb.DuckDBPyConnection, rows: list[QuarantinedValue], start: pd.Timestamp) -> None:
+    """Replace the quarantine rows dated `start` or later with `rows`, in one transaction.
+
+    A refresh reports its new days from `start` on and, again each time, every row a source dated
+    after the last closed session: so the rows after the refreshed days are always the latest refresh's.
+    """
     con.execute(
         "CREATE TABLE IF NOT EXISTS quarantine (source_file VARCHAR, instrument VARCHAR, datetime TIMESTAMP, "
         "field VARCHAR, value DOUBLE, reason VARCHAR, detected_at TIMESTAMP)"
     )
     frame = pd.DataFrame([vars(row) for row in rows], columns=COLUMNS[:-1])
     frame["detected_at"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    replace_rows(con, "quarantine", frame, "datetime BETWEEN ? AND ?", [start, end])
+    replace_rows(con, "quarantine", frame, "datetime >= ?", [start])

@@ -4,12 +4,14 @@ DuckDB lets one process hold a database file for writing, and in DuckDB 2.0 a re
 from another process blocks that writer too. So readers (the CLI, people at the duckdb shell) never
 open the pipeline's file: after each committed write the pipeline copies the served tables into a
 temporary file and renames it over the snapshot, and readers open the snapshot read-only. A reader
-sees the last committed state, never a lock error and never half a write.
+sees the last committed state, never a lock error and never half a write. Each publish also deletes
+the staging files that killed publishers left behind (`.<snapshot>.<pid>.tmp` of a pid that is gone).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -35,7 +37,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, target: Path) -> None:
     views = con.execute(
         "SELECT view_name, sql FROM duckdb_views() WHERE database_name = ? AND NOT internal", [source]
     ).fetchall()
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    staging = _staging_path(target, os.getpid())
     staging.unlink(missing_ok=True)
     con.execute(f"ATTACH '{staging}' AS snapshot_staging")
     try:
@@ -49,6 +51,35 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, target: Path) -> None:
         con.execute(f'USE "{source}"')
         con.execute("DETACH snapshot_staging")
     os.replace(staging, target)
+    remove_stale_staging(target)
+
+
+def _staging_path(target: Path, pid: int) -> Path:
+    """Where process `pid` builds the next snapshot before renaming it over `target`."""
+    return target.with_name(f".{target.name}.{pid}.tmp")
+
+
+def remove_stale_staging(target: Path) -> None:
+    """Delete the staging files (and their DuckDB WAL) that publishers killed mid-copy left behind.
+
+    A staging file is named after its writer's pid, so one whose process is gone was left by a
+    killed run; one of a live process (or of a pid we may not signal) is left alone.
+    """
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.tmp(\.wal)?")
+    for path in target.parent.glob(f".{target.name}.*.tmp*"):
+        if (match := pattern.fullmatch(path.name)) and not _process_exists(int(match[1])):
+            path.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (signal 0 checks without signalling)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def open_snapshot(database: Path) -> duckdb.DuckDBPyConnection:

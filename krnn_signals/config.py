@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from krnn_core.backtest import BacktestConfig
 from krnn_core.sources import MarketSource
@@ -96,15 +96,24 @@ class Segments(_Strict):
     valid: tuple[dt.date, dt.date]
     test: tuple[dt.date, dt.date | None]
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Segments:
-        for name in ("train", "valid"):
-            start, end = getattr(self, name)
-            if start > end:
-                raise ValueError(f"{name} starts after it ends")
-        if not self.train[1] < self.valid[0] <= self.valid[1] < self.test[0]:
-            raise ValueError("segments must be ordered train < valid < test without overlap")
-        return self
+    @field_validator("train", "valid", "test")
+    @classmethod
+    def _not_reversed(cls, window: tuple) -> tuple:
+        start, end = window
+        if end is not None and start > end:
+            raise ValueError(f"starts {start} after it ends {end}")
+        return window
+
+    @field_validator("valid", "test")
+    @classmethod
+    def _after_the_previous(cls, window: tuple, info: ValidationInfo) -> tuple:
+        previous = "train" if info.field_name == "valid" else "valid"
+        if previous in info.data and window[0] <= info.data[previous][1]:
+            raise ValueError(
+                f"starts {window[0]}, not after {previous} ends {info.data[previous][1]}: "
+                "segments must be ordered train < valid < test without overlap"
+            )
+        return window
 
 
 class Dataset(_Strict):
@@ -127,6 +136,14 @@ class Strategy(_Strict):
     class_: Literal["TopkDropoutStrategy"] = Field("TopkDropoutStrategy", alias="class")
     kwargs: dict[Literal["topk", "n_drop"], int] = {"topk": 50, "n_drop": 5}
 
+    @field_validator("kwargs")
+    @classmethod
+    def _drop_at_most_topk(cls, kwargs: dict[str, int]) -> dict[str, int]:
+        topk, n_drop = kwargs.get("topk", BacktestConfig.topk), kwargs.get("n_drop", BacktestConfig.n_drop)
+        if topk < 1 or not 0 <= n_drop <= topk:
+            raise ValueError(f"needs 1 <= topk and 0 <= n_drop <= topk, got topk {topk} and n_drop {n_drop}")
+        return kwargs
+
 
 class ExchangeKwargs(_Strict):
     limit_threshold: float = 0.095
@@ -141,6 +158,14 @@ class Backtest(_Strict):
     end_time: dt.date | None = None
     account: float = 100_000_000
     exchange_kwargs: ExchangeKwargs = ExchangeKwargs()
+
+    @field_validator("end_time")
+    @classmethod
+    def _not_reversed(cls, end: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("start_time")
+        if start is not None and end is not None and start > end:
+            raise ValueError(f"{end} is before start_time {start}")
+        return end
 
 
 class PortAnalysis(_Strict):
@@ -176,6 +201,12 @@ class PipelineConfig(_Strict):
     def _windows_inside_data(self) -> PipelineConfig:
         if self.task.dataset.segments.train[0] < self.start_time:
             raise ValueError("task.dataset.segments.train starts before start_time")
+        backtest, test_end = self.port_analysis_config.backtest, self.task.dataset.segments.test[1]
+        if backtest.start_time and not backtest.end_time and test_end and backtest.start_time > test_end:
+            raise ValueError(
+                f"port_analysis_config.backtest.start_time {backtest.start_time} is after the end of "
+                f"task.dataset.segments.test {test_end}, where the backtest ends without an end_time"
+            )
         return self
 
 

@@ -27,7 +27,7 @@ class RefreshReport:
     """What one refresh did, for the asset's metadata and the quarantine table."""
 
     days_added: int = 0
-    first_added: pd.Timestamp | None = None  # the quarantine rows of [first_added, end] are this refresh's
+    first_added: pd.Timestamp | None = None  # the quarantine rows from first_added on are this refresh's
     instruments_written: int = 0
     quarantined: list[QuarantinedValue] = field(default_factory=list)
     notes: dict[str, object] = field(default_factory=dict)

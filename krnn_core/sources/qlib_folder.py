@@ -54,6 +54,8 @@ class QlibFolderSource:
         lo = 0 if after is None else int(calendar.searchsorted(after, side="right"))
         hi = int(calendar.searchsorted(end, side="right"))
         days = calendar[lo:hi]
+        if not (self.path / "features").is_dir():
+            raise qlib_store.QlibDataError(f"{self.path / 'features'} does not exist: the folder has no bars")
         folders = {
             folder.name.upper(): folder for folder in sorted((self.path / "features").iterdir()) if folder.is_dir()
         }

@@ -41,8 +41,8 @@ def test_bad_bars_are_blanked_whole_and_each_bad_field_recorded():
 def test_the_table_keeps_one_set_of_rows_per_window(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     found = screen_bars("SH600000", DAYS, _bars(), "feed/SH600000.csv")
-    write_quarantine(con, found, DAYS[0], DAYS[-1])
-    write_quarantine(con, found, DAYS[0], DAYS[-1])
+    write_quarantine(con, found, DAYS[0])
+    write_quarantine(con, found, DAYS[0])
     rows = con.execute(
         "SELECT source_file, instrument, datetime, field, reason FROM quarantine ORDER BY datetime, field"
     ).fetchall()

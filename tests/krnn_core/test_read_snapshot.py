@@ -80,3 +80,23 @@ def test_the_raw_feature_store_is_not_copied_into_the_snapshot(tmp_path):
         publish_snapshot(con, snapshot_path(path))
     with open_snapshot(path) as con:
         assert [name for (name,) in con.execute("SHOW TABLES").fetchall()] == ["signals"]
+
+
+def test_a_publish_removes_the_staging_files_of_killed_publishers_and_no_live_ones(tmp_path):
+    path = tmp_path / "pipeline.duckdb"
+    target = snapshot_path(path)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = int(ended.stdout)  # a pid whose process has exited and been reaped
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        killed = [tmp_path / f".{target.name}.{gone}.tmp", tmp_path / f".{target.name}.{gone}.tmp.wal"]
+        kept = [tmp_path / f".{target.name}.{alive.pid}.tmp", tmp_path / f".{target.name}.notes.tmp"]
+        for file in killed + kept:
+            file.write_bytes(b"half a snapshot")
+        with duckdb.connect(str(path)) as con:
+            con.execute("CREATE TABLE signals AS SELECT 1 AS x")
+            publish_snapshot(con, target)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, target.name] + [p.name for p in kept])
+    finally:
+        alive.kill()
+        alive.wait()

@@ -17,6 +17,18 @@ def _default() -> dict:
     return yaml.safe_load(DEFAULT_CONFIG.read_text())
 
 
+def _segment(name: str, window: list[str]):
+    return lambda raw: raw["task"]["dataset"]["segments"].update({name: window})
+
+
+def _backtest(**keys):
+    return lambda raw: raw["port_analysis_config"]["backtest"].update(keys)
+
+
+def _strategy(**kwargs):
+    return lambda raw: raw["port_analysis_config"]["strategy"].update(kwargs=kwargs)
+
+
 def test_default_config_loads_with_paths_resolved_from_its_folder():
     config = load_config(DEFAULT_CONFIG)
     assert config.market == "csi300"
@@ -33,6 +45,22 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
         (lambda raw: raw["rolling"].update(step="weekly"), "rolling.step"),
         (lambda raw: raw.pop("duckdb_path"), "duckdb_path"),
         (lambda raw: raw["task"]["dataset"]["segments"].update(valid=["2021-01-04", "2021-02-01"]), "segments"),
+        (lambda raw: raw.update(markets="csi500"), "markets: Extra inputs are not permitted"),
+        (lambda raw: raw.update(monitoring={"min_coverage": 1.5}), "monitoring.min_coverage"),
+        (_segment("train", ["2023-12-29", "2023-01-03"]), "segments.train: Value error, starts 2023-12-29 after"),
+        (_segment("valid", ["2024-06-28", "2024-01-02"]), "segments.valid: Value error, starts 2024-06-28 after"),
+        (_segment("test", ["2024-12-31", "2024-07-01"]), "segments.test: Value error, starts 2024-12-31 after"),
+        (_segment("valid", ["2023-12-01", "2024-06-28"]), "segments.valid: Value error, starts 2023-12-01, not after"),
+        (_segment("test", ["2024-06-28", "2024-12-31"]), "segments.test: Value error, starts 2024-06-28, not after"),
+        (_segment("test", ["2022-01-03", "2022-06-30"]), "segments.test: Value error, starts 2022-01-03, not after"),
+        (_segment("train", ["2023-01-03", "2023-02-30"]), "task.dataset.segments.train.1"),
+        (_backtest(start_time="2024-12-31", end_time="2024-07-01"), "backtest.end_time: Value error, 2024-07-01"),
+        (_backtest(start_time="2025-03-03"), "port_analysis_config.backtest.start_time 2025-03-03 is after"),
+        (_strategy(topk=5, n_drop=6), "strategy.kwargs: Value error, needs 1 <= topk"),
+        (_strategy(topk=0, n_drop=0), "got topk 0 and n_drop 0"),
+        (_strategy(topk=50, n_drop=-1), "got topk 50 and n_drop -1"),
+        (_strategy(topk=3), "got topk 3 and n_drop 5"),
+        (_strategy(top_k=50), "port_analysis_config.strategy.kwargs.top_k"),
     ],
 )
 def test_a_bad_config_is_refused_naming_file_and_key(tmp_path, edit, named):
@@ -82,3 +110,23 @@ def test_a_csv_source_needs_a_path_and_names_it(tmp_path):
     raw["source"] = {"kind": "csv"}
     with pytest.raises(ConfigError, match="source.csv.path"):
         load_config(_write(tmp_path, raw))
+
+
+def test_a_csv_row_dated_2099_adds_no_holiday_and_no_session(tmp_path):
+    from krnn_signals.config import market_source
+    from krnn_signals.partitions import holidays
+
+    (tmp_path / "csv").mkdir()
+    rows = "".join(f"{day},10,11,9,10,100\n" for day in ("2024-03-01", "2024-03-05", "2099-01-05"))
+    (tmp_path / "csv" / "SH600001.csv").write_text("date,open,high,low,close,volume\n" + rows)
+    raw = _default()
+    raw["source"] = {"kind": "csv", "path": "csv"}
+    raw["start_time"] = "2024-03-01"
+    raw["task"]["dataset"]["segments"] = {
+        "train": ["2024-03-01", "2024-03-01"],
+        "valid": ["2024-03-04", "2024-03-04"],
+        "test": ["2024-03-05", None],
+    }
+    config = load_config(_write(tmp_path, raw))
+    assert [pd.Timestamp(day) for day in holidays(config)] == [pd.Timestamp("2024-03-04")]
+    assert list(market_source(config).trading_days()) == [pd.Timestamp("2024-03-01"), pd.Timestamp("2024-03-05")]
