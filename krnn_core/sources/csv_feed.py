@@ -8,6 +8,8 @@ and the config's market) from its first row to its last, and a day without its r
 from __future__ import annotations
 
 import csv
+import io
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from krnn_core.market_data import MarketDataNotAvailable
+from krnn_core.market_data import MarketDataNotAvailable, last_closed_session
 from krnn_core.qlib_appender import DayBatch
 from krnn_core.quarantine import QuarantinedValue, screen_bars
 from krnn_core.sources import RefreshReport, refresh_by_days
@@ -23,6 +25,8 @@ from krnn_core.sources.bars import derive_vwap, vwap_outside_range
 
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
 OPTIONAL = ("vwap", "amount", "factor")
+# the file name is the instrument code, as Qlib's instruments files and feature folders hold it
+INSTRUMENT_CODE = re.compile(r"[A-Za-z0-9]+")
 
 
 class CsvFeedError(ValueError):
@@ -71,8 +75,18 @@ class CsvSource:
         return DayBatch(days, bars, {"all": spans, self.market: spans}, None, notes), quarantined
 
     def _frames(self) -> dict[str, pd.DataFrame]:
-        files = sorted(self.path.glob("*.csv"))
-        return {path.stem.upper(): read_feed_file(path, path.stat().st_mtime_ns, path.stat().st_size) for path in files}
+        """Each file's rows by instrument code; a missing folder, a bad name or a row of a future day is refused."""
+        if not self.path.is_dir():
+            raise CsvFeedError(f"{self.path}: the CSV source folder does not exist")
+        frames, closed = {}, last_closed_session()
+        for path in sorted(self.path.glob("*.csv")):
+            if not INSTRUMENT_CODE.fullmatch(path.stem):
+                raise CsvFeedError(f"{path}: the file name must be an instrument code of letters and digits")
+            frame = read_feed_file(path, path.stat().st_mtime_ns, path.stat().st_size)
+            if frame.index[-1] > closed:
+                raise CsvFeedError(f"{path}: a row dated {frame.index[-1].date()}, after the last closed session")
+            frames[path.stem.upper()] = frame
+        return frames
 
 
 @lru_cache(maxsize=4096)
@@ -81,8 +95,8 @@ def read_feed_file(path: Path, mtime_ns: int = 0, size: int = 0) -> pd.DataFrame
 
     `mtime_ns` and `size` only key the cache, so a file changed on disk is read again.
     """
-    with path.open(newline="") as handle:
-        header = next(csv.reader(handle), None)
+    text = _utf8_text(path)
+    header = next(csv.reader(io.StringIO(text)), None)
     if not header or not any(cell.strip() for cell in header):
         raise CsvFeedError(f"{path} line 1: empty file, expected a header {','.join(REQUIRED)}")
     columns = [cell.strip().lower() for cell in header]
@@ -92,11 +106,23 @@ def read_feed_file(path: Path, mtime_ns: int = 0, size: int = 0) -> pd.DataFrame
     if missing:
         raise CsvFeedError(f"{path} line 1: missing columns {', '.join(missing)} (has {', '.join(columns)})")
     try:
-        frame = pd.read_csv(path, dtype=str, skipinitialspace=True)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, skipinitialspace=True)
     except pd.errors.ParserError as error:
         raise CsvFeedError(f"{path}: {error}") from error
+    if frame.empty:
+        raise CsvFeedError(f"{path} line 2: no rows after the header")
     frame.columns = columns
     return _parse_rows(path, frame[[name for name in columns if name in REQUIRED + OPTIONAL]])
+
+
+def _utf8_text(path: Path) -> str:
+    """The file's text; a byte that is not UTF-8 is refused naming its line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise CsvFeedError(f"{path} line {line}: byte {data[error.start]:#04x} is not UTF-8 text") from None
 
 
 def _parse_rows(path: Path, frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,5 @@
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -54,27 +53,15 @@ def test_unreadable_yaml_names_the_file(tmp_path):
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cn_tiny_2019"
 
 
-def test_a_qlib_folder_source_resolves_its_path_and_gives_the_partitions_its_calendar(tmp_path):
-    from krnn_core import qlib_store
+def test_a_qlib_folder_source_resolves_its_path(tmp_path):
     from krnn_core.sources.qlib_folder import QlibFolderSource
     from krnn_signals.config import market_source
-    from krnn_signals.partitions import holidays
 
     raw = _default()
     raw["source"] = {"kind": "qlib_folder", "path": "tiny", "suspended_as_missing": False}
-    raw["start_time"] = "2019-01-02"
-    raw["task"]["dataset"]["segments"] = {
-        "train": ["2019-01-02", "2019-06-28"],
-        "valid": ["2019-07-01", "2019-09-30"],
-        "test": ["2019-10-08", "2019-12-31"],
-    }
     (tmp_path / "tiny").symlink_to(FIXTURE)
     config = load_config(_write(tmp_path, raw))
     assert market_source(config) == QlibFolderSource(FIXTURE, suspended_as_missing=False)  # resolved from the config
-    calendar = qlib_store.read_calendar(FIXTURE)
-    closed = pd.bdate_range("2019-01-02", "2019-12-31").difference(calendar)
-    assert [pd.Timestamp(day) for day in holidays(config)] == list(closed)
-    assert pd.Timestamp("2019-10-01") in closed
 
 
 def test_a_csv_source_needs_a_path_and_names_it(tmp_path):
