@@ -2,23 +2,11 @@
 
 import dagster as dg
 
-from assets.market_data import qlib_market_data
 from krnn_core.feature_store import FEATURES_TABLE, LABELS_TABLE, materialize_features, materialize_labels
-from krnn_signals.partitions import partition_days, trading_days
+from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource
 
-# both tables are written per trading day from the Qlib folder; a backfill range runs as one pass
-DAILY_FROM_MARKET_DATA = dict(
-    partitions_def=trading_days,
-    deps=[qlib_market_data],
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb",
-    kinds={"duckdb"},
-    group_name="features",
-)
 
-
-@dg.asset(**DAILY_FROM_MARKET_DATA)
 def alpha360_features(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """Qlib's 360 Alpha360 columns of every universe member, one row per (trading day, instrument)."""
     config = pipeline.config
@@ -28,7 +16,6 @@ def alpha360_features(context: dg.AssetExecutionContext, pipeline: PipelineResou
     return dg.MaterializeResult(metadata={"table": FEATURES_TABLE, "rows": rows, "first_day": str(start.date())})
 
 
-@dg.asset(**DAILY_FROM_MARKET_DATA)
 def alpha360_labels(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """Labels Ref($close,-2)/Ref($close,-1)-1 that mature on the partition's day: those of two trading days before."""
     config = pipeline.config
@@ -39,3 +26,17 @@ def alpha360_labels(context: dg.AssetExecutionContext, pipeline: PipelineResourc
     if written.rows:
         metadata |= {"label_days": f"{written.first.date()}..{written.last.date()}"}
     return dg.MaterializeResult(metadata=metadata)
+
+
+def build_feature_assets(trading_days: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """alpha360_features and alpha360_labels over the code location's trading days."""
+    # both tables are written per trading day from the Qlib folder; a backfill range runs as one pass
+    daily_from_market_data = dg.asset(
+        partitions_def=trading_days,
+        deps=["qlib_market_data"],
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool="duckdb",
+        kinds={"duckdb"},
+        group_name="features",
+    )
+    return [daily_from_market_data(alpha360_features), daily_from_market_data(alpha360_labels)]

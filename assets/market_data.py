@@ -5,17 +5,10 @@ import dagster as dg
 from krnn_core.market_data import MarketDataNotAvailable, last_closed_session, summarize
 from krnn_core.quarantine import write_quarantine
 from krnn_signals.config import market_source
-from krnn_signals.partitions import partition_days, trading_days
+from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="qlib_data",
-    kinds={"qlib"},
-    group_name="market_data",
-)
 def qlib_market_data(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """The Qlib folder (calendar, instruments, .day.bin fields) brought up to the partition's day."""
     config = pipeline.config
@@ -46,3 +39,14 @@ def qlib_market_data(context: dg.AssetExecutionContext, pipeline: PipelineResour
             **notes,
         }
     )
+
+
+def build_qlib_market_data(trading_days: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The refresh asset over the code location's trading days."""
+    return dg.asset(
+        partitions_def=trading_days,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool="qlib_data",
+        kinds={"qlib"},
+        group_name="market_data",
+    )(qlib_market_data)

@@ -3,12 +3,10 @@
 import dagster as dg
 import pandas as pd
 
-from assets.features import alpha360_features, alpha360_labels
 from krnn_core import qlib_store
 from krnn_core.model_versions import record_model_version
 from krnn_core.retraining import load_training_data, rolling_windows, train_model_version
 from krnn_signals.config import segments
-from krnn_signals.partitions import retraining_periods
 from krnn_signals.resources import PipelineResource
 
 # the model reads a rolling window of history that ends before its period (see rolling_windows);
@@ -16,16 +14,6 @@ from krnn_signals.resources import PipelineResource
 _HISTORY = dg.AllPartitionMapping()
 
 
-@dg.asset(
-    partitions_def=retraining_periods,
-    deps=[
-        dg.AssetDep(alpha360_features, partition_mapping=_HISTORY),
-        dg.AssetDep(alpha360_labels, partition_mapping=_HISTORY),
-    ],
-    pool="gpu",
-    kinds={"pytorch"},
-    group_name="model",
-)
 def krnn_model(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """A KRNN model version trained on the labels that matured before its retraining period starts."""
     config = pipeline.config
@@ -40,6 +28,20 @@ def krnn_model(context: dg.AssetExecutionContext, pipeline: PipelineResource) ->
     with pipeline.duckdb() as con:
         record_model_version(con, row)
     return dg.MaterializeResult(metadata=_metadata(row))
+
+
+def build_krnn_model(retraining_periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The model asset over the code location's retraining periods."""
+    return dg.asset(
+        partitions_def=retraining_periods,
+        deps=[
+            dg.AssetDep("alpha360_features", partition_mapping=_HISTORY),
+            dg.AssetDep("alpha360_labels", partition_mapping=_HISTORY),
+        ],
+        pool="gpu",
+        kinds={"pytorch"},
+        group_name="model",
+    )(krnn_model)
 
 
 def _metadata(row: dict) -> dict:

@@ -3,8 +3,6 @@
 import dagster as dg
 import pandas as pd
 
-from assets.features import alpha360_labels
-from assets.signals import signals
 from krnn_core.backtest import cumulative_excess_plot
 from krnn_core.plots import data_uri, ic_decay_plot, ic_series_plot, quantile_returns_plot
 from krnn_core.reports import signal_window, write_backtest_report, write_ic_report
@@ -21,7 +19,7 @@ def _md_table(frame: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md(frame.to_markdown(floatfmt=".4f"))
 
 
-@dg.asset(deps=[signals, alpha360_labels], pool="duckdb", kinds={"duckdb"}, group_name="reports")
+@dg.asset(deps=["signals", "alpha360_labels"], pool="duckdb", kinds={"duckdb"}, group_name="reports")
 def ic_report(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """IC / Rank IC per day with rolling means, ICIR, IC decay, quantile returns and top-k turnover."""
     topk = backtest_config(pipeline.config).topk
@@ -43,7 +41,7 @@ def ic_report(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> 
     )
 
 
-@dg.asset(deps=[signals], pool="duckdb", kinds={"qlib", "duckdb"}, group_name="reports")
+@dg.asset(deps=["signals"], pool="duckdb", kinds={"qlib", "duckdb"}, group_name="reports")
 def backtest_report(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """Qlib's TopkDropout backtest of the signals against the benchmark, with trading costs."""
     config = pipeline.config

@@ -2,23 +2,13 @@
 
 import dagster as dg
 
-from assets.features import alpha360_features
-from assets.model import krnn_model
 from krnn_core.signals import SIGNALS_TABLE, score_days, write_signals
-from krnn_signals.partitions import partition_days, trading_days
+from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource
 
 TOP_SHOWN = 10
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    deps=[alpha360_features, krnn_model],
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb",
-    kinds={"duckdb"},
-    group_name="signals",
-)
 def signals(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     """A KRNN score and rank per universe member and trading day, stamped with its model version."""
     start, end = partition_days(context)
@@ -35,3 +25,15 @@ def signals(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg
             f"top_{TOP_SHOWN}_last_day": dg.MetadataValue.md(last_day.to_markdown(index=False)),
         }
     )
+
+
+def build_signals(trading_days: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The signals asset over the code location's trading days."""
+    return dg.asset(
+        partitions_def=trading_days,
+        deps=["alpha360_features", "krnn_model"],
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool="duckdb",
+        kinds={"duckdb"},
+        group_name="signals",
+    )(signals)

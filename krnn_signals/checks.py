@@ -3,8 +3,6 @@
 import dagster as dg
 import pandas as pd
 
-from assets.market_data import qlib_market_data
-from assets.signals import signals
 from krnn_core import qlib_store
 from krnn_core.alpha360 import load_panel
 from krnn_core.market_checks import (
@@ -17,7 +15,7 @@ from krnn_core.market_checks import (
 )
 from krnn_core.market_data import last_closed_session
 from krnn_core.signals import signal_coverage
-from krnn_signals.partitions import partition_days, trading_days
+from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource
 
 CALENDAR_CHECK = "calendar_is_valid"
@@ -30,7 +28,7 @@ UNIVERSE_CHECK = "universe_is_covered"
 JUMP_LOOKBACK = 250
 
 
-@dg.asset_check(asset=qlib_market_data, name=CALENDAR_CHECK, blocking=True)
+@dg.asset_check(asset="qlib_market_data", name=CALENDAR_CHECK, blocking=True)
 def calendar_is_valid(pipeline: PipelineResource) -> dg.AssetCheckResult:
     """The calendar is strictly increasing, without duplicates or days whose session has not closed."""
     calendar = qlib_store.read_calendar(pipeline.config.qlib_init.provider_uri)
@@ -40,7 +38,6 @@ def calendar_is_valid(pipeline: PipelineResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=qlib_market_data, name=BARS_CHECK, blocking=True, partitions_def=trading_days)
 def bars_are_consistent(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Every member's bar of the refreshed days is whole, positive and OHLC-consistent."""
     config = pipeline.config
@@ -50,7 +47,6 @@ def bars_are_consistent(context: dg.AssetCheckExecutionContext, pipeline: Pipeli
     return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
 
 
-@dg.asset_check(asset=qlib_market_data, name=JUMP_CHECK, partitions_def=trading_days)
 def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Warn when a member's close moves beyond `monitoring.max_day_move` while its factor stays the same."""
     config = pipeline.config
@@ -63,7 +59,6 @@ def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: Pipel
     return _warning(problems)
 
 
-@dg.asset_check(asset=qlib_market_data, name=UNIVERSE_CHECK, partitions_def=trading_days)
 def universe_is_covered(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Warn when too few index members have a bar on a day, or when members have no data at all."""
     config = pipeline.config
@@ -86,7 +81,6 @@ def _warning(problems: list[str]) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=signals, name=COVERAGE_CHECK, blocking=True, partitions_def=trading_days)
 def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Each day has exactly one finite score per universe member with a bar, and no score for the others."""
     start, end = partition_days(context)
@@ -102,3 +96,15 @@ def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: Pip
             "min_scored": int(coverage["scored"].min()) if len(coverage) else 0,
         },
     )
+
+
+def build_checks(trading_days: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    """The market-data and signal-coverage checks, the partitioned ones over the code location's trading days."""
+    daily = dict(partitions_def=trading_days)
+    return [
+        calendar_is_valid,
+        dg.asset_check(asset="qlib_market_data", name=BARS_CHECK, blocking=True, **daily)(bars_are_consistent),
+        dg.asset_check(asset="qlib_market_data", name=JUMP_CHECK, **daily)(no_unexplained_jumps),
+        dg.asset_check(asset="qlib_market_data", name=UNIVERSE_CHECK, **daily)(universe_is_covered),
+        dg.asset_check(asset="signals", name=COVERAGE_CHECK, blocking=True, **daily)(signals_cover_universe),
+    ]

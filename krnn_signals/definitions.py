@@ -1,48 +1,47 @@
-"""The Dagster code location of krnn-signals."""
+"""The Dagster code location of krnn-signals: every definition built from one config, loaded once."""
+
+from pathlib import Path
 
 import dagster as dg
 
-from assets.features import alpha360_features, alpha360_labels
-from assets.market_data import qlib_market_data
-from assets.model import krnn_model
+from assets.features import build_feature_assets
+from assets.market_data import build_qlib_market_data
+from assets.model import build_krnn_model
 from assets.reports import backtest_report, ic_report
-from assets.signals import signals
-from krnn_signals.checks import (
-    bars_are_consistent,
-    calendar_is_valid,
-    no_unexplained_jumps,
-    signals_cover_universe,
-    universe_is_covered,
-)
-from krnn_signals.config import config_path
+from assets.signals import build_signals
+from krnn_signals.checks import build_checks
+from krnn_signals.config import PipelineConfig, config_path, load_config
 from krnn_signals.jobs import daily_signals_job, krnn_model_job, market_data_job, reports_job, signals_job
-from krnn_signals.monitoring import (
-    model_is_recent,
-    rank_ic_holds_up,
-    run_failure_alerts,
-    signals_are_spread,
-    signals_freshness_checks,
-    signals_freshness_sensor,
-)
+from krnn_signals.monitoring import build_freshness, build_signal_checks, run_failure_alerts
+from krnn_signals.partitions import build_retraining_periods, build_trading_days
 from krnn_signals.resources import PipelineResource
-from krnn_signals.schedules import daily_signals_schedule
-from krnn_signals.sensors import after_daily_signals
+from krnn_signals.schedules import build_daily_signals_schedule
+from krnn_signals.sensors import build_after_daily_signals
 
-defs = dg.Definitions(
-    assets=[qlib_market_data, alpha360_features, alpha360_labels, krnn_model, signals, ic_report, backtest_report],
-    asset_checks=[
-        calendar_is_valid,
-        no_unexplained_jumps,
-        universe_is_covered,
-        bars_are_consistent,
-        signals_cover_universe,
-        signals_are_spread,
-        model_is_recent,
-        rank_ic_holds_up,
-        *signals_freshness_checks,
-    ],
-    jobs=[market_data_job, daily_signals_job, signals_job, krnn_model_job, reports_job],
-    schedules=[daily_signals_schedule],
-    sensors=[after_daily_signals, signals_freshness_sensor, run_failure_alerts],
-    resources={"pipeline": PipelineResource(config_path=str(config_path()))},
-)
+
+def build_definitions(config: PipelineConfig, config_file: Path) -> dg.Definitions:
+    """Partitions, assets, checks, jobs, schedule and sensors of `config`, read from `config_file`.
+
+    Nothing here reads the source: a broken feed fails its refresh run, and the location still loads.
+    """
+    trading_days, retraining_periods = build_trading_days(config), build_retraining_periods(config)
+    freshness_checks, freshness_sensor = build_freshness(config.monitoring)
+    return dg.Definitions(
+        assets=[
+            build_qlib_market_data(trading_days),
+            *build_feature_assets(trading_days),
+            build_krnn_model(retraining_periods),
+            build_signals(trading_days),
+            ic_report,
+            backtest_report,
+        ],
+        asset_checks=[*build_checks(trading_days), *build_signal_checks(trading_days), *freshness_checks],
+        jobs=[market_data_job, daily_signals_job, signals_job, krnn_model_job, reports_job],
+        schedules=[build_daily_signals_schedule(trading_days)],
+        sensors=[build_after_daily_signals(trading_days, retraining_periods), freshness_sensor, run_failure_alerts],
+        resources={"pipeline": PipelineResource(config_path=str(config_file))},
+    )
+
+
+_CONFIG_FILE = config_path()
+defs = build_definitions(load_config(_CONFIG_FILE), _CONFIG_FILE)

@@ -10,7 +10,6 @@ import pandas as pd
 from krnn_core.market_data import last_closed_session
 from krnn_signals.config import config_path, load_config
 from krnn_signals.definitions import defs
-from krnn_signals.partitions import retraining_periods, trading_days
 from krnn_signals.resources import PipelineResource
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -19,6 +18,7 @@ _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # no per-s
 
 def trading_days_between(first: str, last: str) -> list[str]:
     """The trading-day partition keys in [first, last]."""
+    trading_days = defs.resolve_assets_def("signals").partitions_def
     return [key for key in trading_days.get_partition_keys() if first <= key <= last]
 
 
@@ -35,7 +35,7 @@ def materialize_chain(instance: dg.DagsterInstance, last_day: str, config: Path 
     days = trading_days_between(str(settings.start_time), last_day)
     test_days = [day for day in days if day >= str(settings.task.dataset.segments.test[0])]
     run_job("market_data_job", instance, config, tags={RANGE_START: days[0], RANGE_END: days[-1]})
-    for period in retraining_periods.get_partition_keys():
+    for period in defs.resolve_assets_def("krnn_model").partitions_def.get_partition_keys():
         if period <= last_day:
             run_job("krnn_model_job", instance, config, partition_key=period)
     run_job("signals_job", instance, config, tags={RANGE_START: test_days[0], RANGE_END: test_days[-1]})

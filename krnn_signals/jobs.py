@@ -2,22 +2,17 @@
 
 import dagster as dg
 
-from assets.features import alpha360_features, alpha360_labels
-from assets.market_data import qlib_market_data
-from assets.model import krnn_model
-from assets.reports import backtest_report, ic_report
-from assets.signals import signals
-
+# selections name asset keys: the assets are built with the code location's partitions
 market_data_job = dg.define_asset_job(
     "market_data_job",
-    selection=[qlib_market_data, alpha360_features, alpha360_labels],
+    selection=["qlib_market_data", "alpha360_features", "alpha360_labels"],
     description="Refresh the Qlib folder and store Alpha360 features and matured labels.",
 )
 daily_signals_job = dg.define_asset_job(
     "daily_signals_job",
-    selection=[qlib_market_data, alpha360_features, alpha360_labels, signals],
+    selection=["qlib_market_data", "alpha360_features", "alpha360_labels", "signals"],
     description="Everything a new trading day needs, ending with its signals.",
 )
-signals_job = dg.define_asset_job("signals_job", selection=[signals])
-krnn_model_job = dg.define_asset_job("krnn_model_job", selection=[krnn_model])
-reports_job = dg.define_asset_job("reports_job", selection=[ic_report, backtest_report])
+signals_job = dg.define_asset_job("signals_job", selection=["signals"])
+krnn_model_job = dg.define_asset_job("krnn_model_job", selection=["krnn_model"])
+reports_job = dg.define_asset_job("reports_job", selection=["ic_report", "backtest_report"])

@@ -3,13 +3,11 @@
 import dagster as dg
 import pandas as pd
 
-from assets.reports import ic_report
-from assets.signals import signals
 from krnn_core.alerts import record_alert
 from krnn_core.market_data import EXCHANGE_TIMEZONE
 from krnn_core.signals import signal_day_stats
-from krnn_signals.config import load_config
-from krnn_signals.partitions import partition_days, trading_days
+from krnn_signals.config import Monitoring
+from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource
 
 SPREAD_CHECK = "signals_are_spread"
@@ -22,7 +20,6 @@ def _days_listed(days: pd.Series) -> str:
     return ", ".join(str(day.date()) for day in pd.to_datetime(days)[:10]) or "none"
 
 
-@dg.asset_check(asset=signals, name=SPREAD_CHECK, blocking=True, partitions_def=trading_days, pool="duckdb")
 def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Each day's scores have a cross-sectional spread above the floor: a collapsed model is caught."""
     floor = pipeline.config.monitoring.min_score_std
@@ -39,7 +36,6 @@ def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: Pipelin
     )
 
 
-@dg.asset_check(asset=signals, name=MODEL_AGE_CHECK, partitions_def=trading_days, pool="duckdb")
 def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """The model behind each day's scores saw labels no older than the configured limit."""
     limit = pipeline.config.monitoring.max_model_age_days
@@ -58,7 +54,7 @@ def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: PipelineRe
     )
 
 
-@dg.asset_check(asset=ic_report, name=IC_DRIFT_CHECK, pool="duckdb")
+@dg.asset_check(asset="ic_report", name=IC_DRIFT_CHECK, pool="duckdb")
 def rank_ic_holds_up(pipeline: PipelineResource) -> dg.AssetCheckResult:
     """The rolling 20-day Rank IC stays above the floor; below it the model may have stopped working."""
     floor = pipeline.config.monitoring.rank_ic_floor
@@ -72,21 +68,11 @@ def rank_ic_holds_up(pipeline: PipelineResource) -> dg.AssetCheckResult:
     )
 
 
-signals_freshness_checks = dg.build_time_partition_freshness_checks(
-    assets=[signals], deadline_cron=load_config().monitoring.signals_deadline_cron, timezone=EXCHANGE_TIMEZONE
-)
-signals_freshness_sensor = dg.build_sensor_for_freshness_checks(
-    freshness_checks=signals_freshness_checks,
-    name="signals_freshness_sensor",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-
-
 @dg.run_failure_sensor(name="run_failure_alerts", default_status=dg.DefaultSensorStatus.RUNNING)
 def run_failure_alerts(context: dg.RunFailureSensorContext, pipeline: PipelineResource) -> None:
     """Log every failed run and append it to the `alerts` table."""
     run = context.dagster_run
-    message = context.failure_event.message or "run failed"
+    message = _failure_message(context)
     context.log.error(f"run {run.run_id} of {run.job_name} failed: {message}")
     alert = {
         "source": "run_failure",
@@ -96,3 +82,37 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, pipeline: PipelineRe
         "message": message,
     }
     record_alert(pipeline.config.duckdb_path, alert)
+
+
+def _failure_message(context: dg.RunFailureSensorContext) -> str:
+    """The run's failure, then the error behind each failed step: what a reader of `alerts` needs to act."""
+    causes = []
+    for event in context.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:  # past Dagster's "Error occurred while executing"
+            error = error.cause
+        causes.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
+    return "\n".join([context.failure_event.message or "run failed", *causes])
+
+
+def build_signal_checks(trading_days: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    """The checks on each day's signals over the code location's trading days, and the IC drift check."""
+    daily = dict(partitions_def=trading_days, pool="duckdb")
+    return [
+        dg.asset_check(asset="signals", name=SPREAD_CHECK, blocking=True, **daily)(signals_are_spread),
+        dg.asset_check(asset="signals", name=MODEL_AGE_CHECK, **daily)(model_is_recent),
+        rank_ic_holds_up,
+    ]
+
+
+def build_freshness(monitoring: Monitoring) -> tuple[list[dg.AssetChecksDefinition], dg.SensorDefinition]:
+    """The signals' freshness checks at the configured deadline, and the sensor that runs them."""
+    signals_freshness_checks = dg.build_time_partition_freshness_checks(
+        assets=["signals"], deadline_cron=monitoring.signals_deadline_cron, timezone=EXCHANGE_TIMEZONE
+    )
+    signals_freshness_sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=signals_freshness_checks,
+        name="signals_freshness_sensor",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    return list(signals_freshness_checks), signals_freshness_sensor

@@ -1,4 +1,4 @@
-"""Partitions, declared once: trading days, and the retraining periods of the model."""
+"""Partitions, built once per code location from its loaded config: trading days, and retraining periods."""
 
 from __future__ import annotations
 
@@ -8,26 +8,35 @@ import dagster as dg
 import pandas as pd
 
 from krnn_core.market_data import EXCHANGE_TIMEZONE
-from krnn_signals.config import PipelineConfig, load_config, market_source
+from krnn_core.sources.qlib_folder import QlibFolderSource
+from krnn_signals.config import PipelineConfig, SyntheticSource, market_source
 
 WEEKENDS = ["0 0 * * 6", "0 0 * * 0"]
 _PERIOD_CRON = {"monthly": "0 0 1 * *", "quarterly": "0 0 1 */3 *", "yearly": "0 0 1 1 *"}
 
 
 def holidays(config: PipelineConfig) -> list[dt.datetime]:
-    """Weekdays without a session between the start of the data and the source's last known session.
+    """Weekdays without a session between the start of the data and the last session the calendar knows.
 
     Later weekdays stay partitions: a refresh of one refuses it until the source has its data.
     """
-    sessions = source_trading_days(config)
+    sessions = known_sessions(config)
     start = pd.Timestamp(config.start_time)
     closed = pd.bdate_range(start, sessions[-1]).difference(sessions) if len(sessions) else []
     return [day.to_pydatetime() for day in closed]
 
 
-def source_trading_days(config: PipelineConfig) -> pd.DatetimeIndex:
-    """The sessions of the config's source: its calendar (synthetic), calendar files (qlib_folder), dates (csv)."""
-    return market_source(config).trading_days()
+def known_sessions(config: PipelineConfig) -> pd.DatetimeIndex:
+    """The sessions of the pipeline's own Qlib folder; before its first refresh, those the config alone gives.
+
+    The source is never read here: a broken feed must fail its refresh run, not the code location.
+    """
+    folder = config.qlib_init.provider_uri
+    if (folder / "calendars" / "day.txt").exists():
+        return QlibFolderSource(folder).trading_days()  # day.txt, then day_future.txt after it
+    if isinstance(config.source, SyntheticSource):
+        return market_source(config).trading_days()  # a rule of dates: no data is generated
+    return pd.DatetimeIndex([])
 
 
 def period_start(config: PipelineConfig) -> dt.date:
@@ -45,22 +54,25 @@ def partition_days(
     return pd.Timestamp(keys.start), pd.Timestamp(keys.end)
 
 
-_config = load_config()
+def build_trading_days(config: PipelineConfig) -> dg.DailyPartitionsDefinition:
+    """One partition per trading day from `start_time`: weekdays less the known holidays."""
+    # end_offset=1: a day's partition exists from its start, so the 18:00 schedule can run that same day;
+    # the refresh refuses a day whose session has not closed (dagster#33551 makes the next one exist early)
+    return dg.DailyPartitionsDefinition(
+        start_date=str(config.start_time),
+        timezone=EXCHANGE_TIMEZONE,
+        end_offset=1,
+        exclusions=[*WEEKENDS, *holidays(config)],
+    )
 
-# end_offset=1: a day's partition exists from its start, so the 18:00 schedule can run that same day;
-# the refresh refuses a day whose session has not closed (dagster#33551 makes the next one exist early)
-trading_days = dg.DailyPartitionsDefinition(
-    start_date=str(_config.start_time),
-    timezone=EXCHANGE_TIMEZONE,
-    end_offset=1,
-    exclusions=[*WEEKENDS, *holidays(_config)],
-)
 
-# end_offset=2: the next period's model can be trained on the last trading day of the current one
-retraining_periods = dg.TimeWindowPartitionsDefinition(
-    cron_schedule=_PERIOD_CRON[_config.rolling.step],
-    start=str(period_start(_config)),
-    fmt="%Y-%m-%d",
-    timezone=EXCHANGE_TIMEZONE,
-    end_offset=2,
-)
+def build_retraining_periods(config: PipelineConfig) -> dg.TimeWindowPartitionsDefinition:
+    """One partition per retraining period (`rolling.step`), from the one that holds the test segment's start."""
+    # end_offset=2: the next period's model can be trained on the last trading day of the current one
+    return dg.TimeWindowPartitionsDefinition(
+        cron_schedule=_PERIOD_CRON[config.rolling.step],
+        start=str(period_start(config)),
+        fmt="%Y-%m-%d",
+        timezone=EXCHANGE_TIMEZONE,
+        end_offset=2,
+    )

@@ -3,15 +3,19 @@
 import dagster as dg
 
 from krnn_signals.jobs import daily_signals_job
-from krnn_signals.partitions import trading_days
 
 
-# not build_schedule_from_partitioned_job: on a holiday it requests the next trading day's partition,
-# which exists early with end_offset=1 (dagster#33551)
-@dg.schedule(job=daily_signals_job, cron_schedule="0 18 * * 1-5", execution_timezone=trading_days.timezone)
-def daily_signals_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    """Run the day's partition on a trading day; skip weekdays that are holidays."""
-    day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    if day not in trading_days.get_partition_keys(current_time=context.scheduled_execution_time):
-        return dg.SkipReason(f"{day} is not a trading day")
-    return dg.RunRequest(partition_key=day, run_key=f"daily_signals_{day}")
+def build_daily_signals_schedule(trading_days: dg.TimeWindowPartitionsDefinition) -> dg.ScheduleDefinition:
+    """The schedule over the code location's trading days."""
+
+    # not build_schedule_from_partitioned_job: on a holiday it requests the next trading day's partition,
+    # which exists early with end_offset=1 (dagster#33551)
+    @dg.schedule(job=daily_signals_job, cron_schedule="0 18 * * 1-5", execution_timezone=trading_days.timezone)
+    def daily_signals_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        """Run the day's partition on a trading day; skip weekdays that are holidays."""
+        day = context.scheduled_execution_time.strftime("%Y-%m-%d")
+        if day not in trading_days.get_partition_keys(current_time=context.scheduled_execution_time):
+            return dg.SkipReason(f"{day} is not a trading day")
+        return dg.RunRequest(partition_key=day, run_key=f"daily_signals_{day}")
+
+    return daily_signals_schedule

@@ -4,10 +4,11 @@ import dagster as dg
 import pandas as pd
 
 from krnn_signals.jobs import daily_signals_job, krnn_model_job, reports_job
-from krnn_signals.partitions import retraining_periods, trading_days
 
 
-def period_starting_after(day: str) -> str | None:
+def period_starting_after(
+    day: str, trading_days: dg.TimeWindowPartitionsDefinition, retraining_periods: dg.TimeWindowPartitionsDefinition
+) -> str | None:
     """The retraining period that begins with the trading day after `day`, if one does."""
     next_day = trading_days.get_next_partition_key(day)
     if next_day is None:
@@ -19,21 +20,28 @@ def period_starting_after(day: str) -> str | None:
     return period if period != this else None
 
 
-@dg.run_status_sensor(
-    name="after_daily_signals",
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[daily_signals_job],
-    request_jobs=[reports_job, krnn_model_job],
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def after_daily_signals(context: dg.RunStatusSensorContext) -> list[dg.RunRequest]:
-    """Reports follow every successful daily run; the last day of a period also trains the next model."""
-    run = context.dagster_run
-    requests = [dg.RunRequest(job_name=reports_job.name, run_key=f"reports-after-{run.run_id}")]
-    day = run.tags.get("dagster/partition")
-    period = period_starting_after(day) if day else None
-    if period:
-        requests.append(
-            dg.RunRequest(job_name=krnn_model_job.name, partition_key=period, run_key=f"krnn_model-{period}")
-        )
-    return requests
+def build_after_daily_signals(
+    trading_days: dg.TimeWindowPartitionsDefinition, retraining_periods: dg.TimeWindowPartitionsDefinition
+) -> dg.SensorDefinition:
+    """The sensor over the code location's trading days and retraining periods."""
+
+    @dg.run_status_sensor(
+        name="after_daily_signals",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[daily_signals_job],
+        request_jobs=[reports_job, krnn_model_job],
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def after_daily_signals(context: dg.RunStatusSensorContext) -> list[dg.RunRequest]:
+        """Reports follow every successful daily run; the last day of a period also trains the next model."""
+        run = context.dagster_run
+        requests = [dg.RunRequest(job_name=reports_job.name, run_key=f"reports-after-{run.run_id}")]
+        day = run.tags.get("dagster/partition")
+        period = period_starting_after(day, trading_days, retraining_periods) if day else None
+        if period:
+            requests.append(
+                dg.RunRequest(job_name=krnn_model_job.name, partition_key=period, run_key=f"krnn_model-{period}")
+            )
+        return requests
+
+    return after_daily_signals

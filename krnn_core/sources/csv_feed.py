@@ -85,7 +85,10 @@ class CsvSource:
         return DayBatch(days, bars, {"all": spans, self.market: spans}, None, notes), quarantined
 
     def _frames(self) -> dict[str, tuple[Path, pd.DataFrame]]:
-        """Code -> (file, rows) of every file; a name that is not a code, or a code's second file, is refused."""
+        """Code -> (file, rows) of every file; a missing folder, a name that is not a code, or a code's second file
+        is refused."""
+        if not self.path.is_dir():
+            raise CsvFeedError(f"{self.path}: the CSV source folder does not exist")
         frames: dict[str, tuple[Path, pd.DataFrame]] = {}
         for path in sorted(self.path.glob("*.csv")):
             code = instrument_code(path)

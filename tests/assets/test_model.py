@@ -8,7 +8,8 @@ import sys
 import dagster as dg
 
 from assets import model as model_asset
-from krnn_signals.partitions import retraining_periods
+from krnn_signals.config import load_config
+from krnn_signals.partitions import build_retraining_periods
 from krnn_signals.resources import PipelineResource
 
 # what a daily run does while a model trains: open the warehouse for writing, from another process
@@ -23,9 +24,12 @@ def test_another_process_can_write_the_warehouse_while_the_model_trains(pipeline
         return real_training(*args, **kwargs)
 
     monkeypatch.setattr(model_asset, "train_model_version", training_with_a_concurrent_writer)
+    retraining_periods = build_retraining_periods(load_config(test_config_path))
     period = retraining_periods.get_first_partition_key()
     resources = {"pipeline": PipelineResource(config_path=str(test_config_path))}
-    result = dg.materialize([model_asset.krnn_model], partition_key=period, resources=resources)
+    result = dg.materialize(
+        [model_asset.build_krnn_model(retraining_periods)], partition_key=period, resources=resources
+    )
     assert result.success
     assert [writer.returncode for writer in writers] == [0], writers[0].stderr.decode()[-500:]
     metadata = result.asset_materializations_for_node("krnn_model")[0].metadata

@@ -31,7 +31,8 @@ def test_the_schedule_requests_nothing_on_a_holiday():
 
 
 def test_the_next_model_is_trained_on_the_last_trading_day_of_a_period():
-    assert period_starting_after("2022-06-30") == "2022-07-01"
-    assert period_starting_after("2022-06-29") is None
+    partitions = [defs.resolve_assets_def(key).partitions_def for key in ("signals", "krnn_model")]
+    assert period_starting_after("2022-06-30", *partitions) == "2022-07-01"
+    assert period_starting_after("2022-06-29", *partitions) is None
     # Sep 30 is the last trading day before the October holidays and the next quarter
-    assert period_starting_after("2022-09-30") == "2022-10-01"
+    assert period_starting_after("2022-09-30", *partitions) == "2022-10-01"

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from assets.market_data import qlib_market_data
-from krnn_signals.checks import bars_are_consistent, calendar_is_valid, no_unexplained_jumps, universe_is_covered
+from assets.market_data import build_qlib_market_data
+from krnn_signals.checks import BARS_CHECK, CALENDAR_CHECK, JUMP_CHECK, UNIVERSE_CHECK, build_checks
+from krnn_signals.config import load_config
+from krnn_signals.partitions import build_trading_days
 from krnn_signals.resources import PipelineResource
 
 DAYS = pd.bdate_range("2021-03-01", "2021-03-12")
@@ -43,8 +45,11 @@ def _config(tmp_path, raw: dict) -> str:
 
 def test_severe_checks_pass_warnings_show_and_bad_rows_are_quarantined(tmp_path, test_config_path):
     config = _config(tmp_path, yaml.safe_load(test_config_path.read_text()))
+    trading_days = build_trading_days(load_config(config))
+    built = {next(iter(check.check_keys)).name: check for check in build_checks(trading_days)}
+    market_checks = [built[name] for name in (CALENDAR_CHECK, BARS_CHECK, JUMP_CHECK, UNIVERSE_CHECK)]
     result = dg.materialize(
-        [qlib_market_data, calendar_is_valid, bars_are_consistent, no_unexplained_jumps, universe_is_covered],
+        [build_qlib_market_data(trading_days), *market_checks],
         partition_key="2021-03-10",
         resources={"pipeline": PipelineResource(config_path=config)},
     )
@@ -57,8 +62,8 @@ def test_severe_checks_pass_warnings_show_and_bad_rows_are_quarantined(tmp_path,
         "2 bars, e.g. SH600001 2021-03-10 +31.4%, SH600002 2021-03-10 +32.7%"
     )
     assert coverage.passed  # 2021-03-10 has both bars; 03-09 lacks one but is outside the partition
-    assert calendar_is_valid.check_specs and next(iter(calendar_is_valid.check_specs)).blocking
-    assert not next(iter(no_unexplained_jumps.check_specs)).blocking
+    assert next(iter(built[CALENDAR_CHECK].check_specs)).blocking
+    assert not next(iter(built[JUMP_CHECK].check_specs)).blocking
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         rows = con.execute("SELECT instrument, datetime, field, reason FROM quarantine ORDER BY field").fetchall()
     assert rows == [

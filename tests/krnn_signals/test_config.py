@@ -82,27 +82,15 @@ def test_unreadable_yaml_names_the_file(tmp_path):
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cn_tiny_2019"
 
 
-def test_a_qlib_folder_source_resolves_its_path_and_gives_the_partitions_its_calendar(tmp_path):
-    from krnn_core import qlib_store
+def test_a_qlib_folder_source_resolves_its_path(tmp_path):
     from krnn_core.sources.qlib_folder import QlibFolderSource
     from krnn_signals.config import market_source
-    from krnn_signals.partitions import holidays
 
     raw = _default()
     raw["source"] = {"kind": "qlib_folder", "path": "tiny", "suspended_as_missing": False}
-    raw["start_time"] = "2019-01-02"
-    raw["task"]["dataset"]["segments"] = {
-        "train": ["2019-01-02", "2019-06-28"],
-        "valid": ["2019-07-01", "2019-09-30"],
-        "test": ["2019-10-08", "2019-12-31"],
-    }
     (tmp_path / "tiny").symlink_to(FIXTURE)
     config = load_config(_write(tmp_path, raw))
     assert market_source(config) == QlibFolderSource(FIXTURE, suspended_as_missing=False)  # resolved from the config
-    calendar = qlib_store.read_calendar(FIXTURE)
-    closed = pd.bdate_range("2019-01-02", "2019-12-31").difference(calendar)
-    assert [pd.Timestamp(day) for day in holidays(config)] == list(closed)
-    assert pd.Timestamp("2019-10-01") in closed
 
 
 def test_a_csv_source_needs_a_path_and_names_it(tmp_path):
@@ -112,9 +100,8 @@ def test_a_csv_source_needs_a_path_and_names_it(tmp_path):
         load_config(_write(tmp_path, raw))
 
 
-def test_a_csv_row_dated_2099_adds_no_holiday_and_no_session(tmp_path):
+def test_a_csv_row_dated_2099_adds_no_session(tmp_path):
     from krnn_signals.config import market_source
-    from krnn_signals.partitions import holidays
 
     (tmp_path / "csv").mkdir()
     rows = "".join(f"{day},10,11,9,10,100\n" for day in ("2024-03-01", "2024-03-05", "2099-01-05"))
@@ -128,5 +115,4 @@ def test_a_csv_row_dated_2099_adds_no_holiday_and_no_session(tmp_path):
         "test": ["2024-03-05", None],
     }
     config = load_config(_write(tmp_path, raw))
-    assert [pd.Timestamp(day) for day in holidays(config)] == [pd.Timestamp("2024-03-04")]
     assert list(market_source(config).trading_days()) == [pd.Timestamp("2024-03-01"), pd.Timestamp("2024-03-05")]

@@ -3,9 +3,127 @@ import subprocess
 import sys
 from pathlib import Path
 
-from krnn_signals.definitions import defs
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from krnn_core import qlib_store
+from krnn_core.read_snapshot import open_snapshot
+from krnn_core.sources.csv_feed import CsvSource
+from krnn_signals.config import load_config
+from krnn_signals.definitions import build_definitions, defs
+from krnn_signals.resources import PipelineResource
 
 ROOT = Path(__file__).resolve().parents[2]
+DAYS = pd.bdate_range("2021-03-01", "2021-03-12")
+HEADER, ROW = b"date,open,high,low,close,volume\n", b"2021-03-01,10,10.5,9.5,10,1000\n"
+BAD_BYTE_ROW = b"2021-03-02,10,10.5,9.5,1\xff0,1000\n"
+# file written into a good feed, its bytes, and what the refresh's error says; (None, None): the feed folder is gone
+BROKEN_FEEDS = {
+    "bad bytes": ("SH600003.csv", HEADER + ROW + BAD_BYTE_ROW, "SH600003.csv: not UTF-8 text"),
+    "missing columns": ("SH600003.csv", b"date,open,close\n" + ROW, "SH600003.csv line 1: missing columns high, low"),
+    "bad file name": ("SH600003 (1).csv", HEADER + ROW, "SH600003 (1).csv: the file name 'SH600003 (1)' is not an"),
+    "header only": ("SH600003.csv", HEADER, "SH600003.csv line 2: no rows after the header"),
+    "missing folder": (None, None, "csv: the CSV source folder does not exist"),
+}
+# the code location's load with load_config counted: once per code location
+COUNTED_LOAD = """
+import krnn_signals.config as config
+calls, load = [], config.load_config
+config.load_config = lambda *args, **kwargs: calls.append(args) or load(*args, **kwargs)
+import krnn_signals.definitions
+print("load_config calls:", len(calls))
+"""
+
+
+def _feed_config(root: Path) -> Path:
+    """A CSV feed of two instruments over DAYS, its pipeline folder refreshed through DAYS[4]: yesterday."""
+    (root / "csv").mkdir()
+    for code in ("SH600001", "SH600002"):
+        close = np.linspace(10, 11, len(DAYS))
+        bars = {"open": close, "high": close * 1.01, "low": close * 0.99, "close": close, "volume": 1e4}
+        pd.DataFrame(bars, index=DAYS.rename("date")).to_csv(root / "csv" / f"{code}.csv", date_format="%Y-%m-%d")
+    raw = yaml.safe_load(Path(os.environ["KRNN_CONFIG"]).read_text())  # conftest.py's test config
+    raw |= {
+        "source": {"kind": "csv", "path": "csv"},
+        "qlib_init": {"provider_uri": "qlib_data"},
+        "start_time": str(DAYS[0].date()),
+        "duckdb_path": "w.duckdb",
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(raw))
+    CsvSource(root / "csv").refresh(root / "qlib_data", DAYS[4])
+    return root / "config.yaml"
+
+
+def _break(feed: Path, name: str | None, data: bytes | None) -> None:
+    if name is None:
+        feed.rename(feed.with_name("csv_gone"))
+    else:
+        (feed / name).write_bytes(data)
+
+
+def _alert_after(instance: dg.DagsterInstance, run: dg.DagsterRun, config_file: Path) -> None:
+    """Evaluate the run-failure sensor on `run`, as the daemon does."""
+    failure = instance.get_records_for_run(run_id=run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records[0]
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alerts",
+        dagster_event=failure.event_log_entry.dagster_event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"pipeline": PipelineResource(config_path=str(config_file))},
+    ).for_run_failure()
+    defs.resolve_sensor_def("run_failure_alerts")(context)
+
+
+def _schedule_tick(location: dg.Definitions, instance: dg.DagsterInstance, day: pd.Timestamp) -> list[dg.RunRequest]:
+    """What the daily schedule requests at 18:00 Shanghai on `day`."""
+    context = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=(day + pd.Timedelta(hours=18)).tz_localize("Asia/Shanghai"),
+        repository_def=location.get_repository_def(),
+    )
+    return location.resolve_schedule_def("daily_signals_schedule").evaluate_tick(context).run_requests
+
+
+@pytest.mark.parametrize("case", BROKEN_FEEDS)
+def test_a_broken_feed_fails_only_its_refresh_run_and_raises_an_alert(case, tmp_path):
+    config_file = _feed_config(tmp_path)
+    name, data, error = BROKEN_FEEDS[case]
+    _break(tmp_path / "csv", name, data)
+    location = build_definitions(load_config(config_file), config_file)
+    dg.Definitions.validate_loadable(location)
+    with dg.DagsterInstance.ephemeral() as instance:
+        day = str(DAYS[5].date())
+        result = location.resolve_job_def("daily_signals_job").execute_in_process(
+            partition_key=day, instance=instance, raise_on_error=False
+        )
+        _alert_after(instance, result.dagster_run, config_file)
+        requests = _schedule_tick(location, instance, DAYS[6])
+    assert not result.success and error in result.failure_data_for_node("qlib_market_data").error.cause.message
+    assert result.get_asset_materialization_events() == []  # nothing downstream ran over yesterday's data
+    assert qlib_store.read_calendar(tmp_path / "qlib_data")[-1] == DAYS[4]
+    with open_snapshot(tmp_path / "w.duckdb") as con:
+        [(job, partition, message)] = con.execute("SELECT job_name, partition, message FROM alerts").fetchall()
+    assert (job, partition) == ("daily_signals_job", day) and error in message
+    assert [request.partition_key for request in requests] == [str(DAYS[6].date())]  # tomorrow is still scheduled
+
+
+def test_the_location_loads_its_config_once_and_dagster_validates_it_over_a_broken_feed(tmp_path):
+    config_file = _feed_config(tmp_path)
+    for number, (name, data, _) in enumerate(BROKEN_FEEDS.values()):
+        if name:  # every broken file at once, each under a name of its own
+            _break(tmp_path / "csv", name.replace("SH600003", f"SH60010{number}"), data)
+    env = os.environ | {"KRNN_CONFIG": str(config_file), "DAGSTER_HOME": str(tmp_path)}
+    counted = subprocess.run([sys.executable, "-c", COUNTED_LOAD], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert counted.returncode == 0, counted.stderr[-3000:]
+    assert counted.stdout.splitlines()[-1] == "load_config calls: 1"
+    dagster = Path(sys.executable).parent / "dagster"
+    validate = [str(dagster), "definitions", "validate", "-m", "krnn_signals.definitions"]
+    result = subprocess.run(validate, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
 
 
 def test_dagster_validates_the_workspace():
