@@ -78,13 +78,15 @@ def _load(version: dict) -> LoadedModel:
 
 
 def signal_universe_problems(
-    con: duckdb.DuckDBPyConnection, provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
+    stored: pd.Series, provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> list[str]:
-    """How the signals of [start, end] differ from one finite score per index member with a bar, per the Qlib folder."""
+    """How `stored` (read_signals of [start, end]) differs from one finite score per index member with a bar.
+
+    Members and bars come from the Qlib folder, not from the feature rows the scores were made from.
+    """
     panel = load_panel(provider_uri, market, start, end)
     has_bar = panel.member & np.isfinite(panel.values[:, :, FIELDS.index("close")])
     listed = listed_members(panel, qlib_store.read_instruments(provider_uri, market))
-    stored = read_signals(con, start, end)
     finite = stored.index[np.isfinite(stored.to_numpy())]
     problems = {
         "members with a bar and no finite score": _rows(panel, has_bar).difference(finite),

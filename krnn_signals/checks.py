@@ -15,7 +15,7 @@ from krnn_core.market_checks import (
     members_without_data,
 )
 from krnn_core.market_data import last_closed_session
-from krnn_core.signals import signal_universe_problems
+from krnn_core.signals import read_signals, signal_universe_problems
 from krnn_signals.partitions import partition_days, trading_days
 from krnn_signals.resources import PipelineResource
 
@@ -91,5 +91,6 @@ def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: Pip
     config = pipeline.config
     start, end = partition_days(context)
     with pipeline.duckdb(publish=False) as con:  # reads only
-        problems = signal_universe_problems(con, config.qlib_init.provider_uri, config.market, start, end)
+        stored = read_signals(con, start, end)
+    problems = signal_universe_problems(stored, config.qlib_init.provider_uri, config.market, start, end)
     return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})

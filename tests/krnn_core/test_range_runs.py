@@ -20,7 +20,7 @@ from krnn_core.feature_store import materialize_features, materialize_labels, re
 from krnn_core.model import KRNN, KRNNConfig
 from krnn_core.model_versions import record_model_version, save_artifact
 from krnn_core.processors import RobustZScoreNorm
-from krnn_core.signals import score_days, signal_universe_problems, write_signals
+from krnn_core.signals import read_signals, score_days, signal_universe_problems, write_signals
 
 CALENDAR = pd.bdate_range("2023-01-02", periods=140)
 MONDAYS = CALENDAR[CALENDAR.dayofweek == 0]
@@ -163,27 +163,22 @@ def test_a_range_run_writes_exactly_the_rows_of_its_days_run_one_by_one(market):
 
 def test_the_universe_check_passes_on_day_by_day_signals(market):
     folder, con = market
-    assert signal_universe_problems(con, folder, MARKET, CALENDAR[0], CALENDAR[-1]) == []
+    stored = read_signals(con, CALENDAR[0], CALENDAR[-1])
+    assert signal_universe_problems(stored, folder, MARKET, CALENDAR[0], CALENDAR[-1]) == []
 
 
-def test_the_universe_check_names_a_non_member_a_suspended_member_and_a_missing_one(market):
-    folder, daily_con = market
+def test_the_universe_check_names_non_members_suspended_members_missing_and_bad_scores(market):
+    folder, con = market
     start, end = CALENDAR[90], CALENDAR[99]
-    con = duckdb.connect()
-    signals = daily_con.execute("SELECT * FROM signals WHERE datetime BETWEEN ? AND ?", [start, end]).df()
-    intruders = pd.DataFrame(
-        {
-            "datetime": [CALENDAR[92], CALENDAR[96]],
-            "instrument": ["SH600001", "SH600006"],  # left the index on day 15; suspended on 95..99
-            "score": [0.9, 0.8],
-            "rank": [1, 2],
-            "model_version": "krnn-untrained",
-        }
-    )
-    dropped = (signals["instrument"] == "SH600000") & (signals["datetime"] == CALENDAR[93])
-    write_signals(con, pd.concat([signals[~dropped], intruders]), start, end)
-    assert signal_universe_problems(con, folder, MARKET, start, end) == [
-        "members with a bar and no finite score: 1, e.g. SH600000 2023-05-11",
+    stored = read_signals(con, start, end).drop((CALENDAR[93], "SH600000"))
+    stored.loc[(CALENDAR[97], "SH600003")] = np.nan
+    intruders = [(CALENDAR[92], "SH600001"), (CALENDAR[96], "SH600006"), (CALENDAR[94], "SH600000")]
+    # SH600001 left the index on day 15, SH600006 is suspended on days 95..99, SH600000 is scored twice
+    stored = pd.concat([stored, pd.Series([0.9, 0.8, 0.7], index=pd.MultiIndex.from_tuples(intruders))])
+    assert signal_universe_problems(stored, folder, MARKET, start, end) == [
+        "members with a bar and no finite score: 2, e.g. SH600000 2023-05-11, SH600003 2023-05-17",
         "scores of instruments that are not index members that day: 1, e.g. SH600001 2023-05-10",
         "scores of members without a bar that day: 1, e.g. SH600006 2023-05-16",
+        "non-finite scores: 1, e.g. SH600003 2023-05-17",
+        "duplicate rows: 1, e.g. SH600000 2023-05-12",
     ]
