@@ -73,7 +73,8 @@ def load_panel(
         first_stored, last_stored = stored[0], stored[0] + stored[1] - 1
         for first, last in qlib_store.listed_positions(full, spans[code]):
             first, last = max(first, first_stored, lo), min(last, last_stored, hi)
-            member[first - lo : last - lo + 1, j] = True
+            if first <= last:  # a range that ends before the window would give a negative stop: a slice from the end
+                member[first - lo : last - lo + 1, j] = True
     return MarketPanel(calendar, codes, values, member)
 
 

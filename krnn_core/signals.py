@@ -8,8 +8,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from krnn_core.alpha360 import ALPHA360_COLUMNS
+from krnn_core import qlib_store
+from krnn_core.alpha360 import ALPHA360_COLUMNS, FIELDS, MarketPanel, load_panel
 from krnn_core.feature_store import read_features
+from krnn_core.market_checks import listed_members
 from krnn_core.model_versions import LoadedModel, load_artifact, model_version_for
 from krnn_core.processors import fillna
 from krnn_core.trainer import predict
@@ -23,6 +25,7 @@ CREATE TABLE IF NOT EXISTS {SIGNALS_TABLE} (
 );
 """
 _CLOSE0 = ALPHA360_COLUMNS.index("CLOSE0")
+_QUOTED = 5  # rows quoted per problem; the count says how many there are
 
 
 def score_days(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -74,26 +77,37 @@ def _load(version: dict) -> LoadedModel:
     return load_artifact(Path(version["artifact_path"]), version["sha256"])
 
 
-def signal_coverage(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Per day: members with a bar (`traded`), of them scored, all stored scores and the finite ones."""
-    return con.execute(
-        f"""
-        WITH stored AS (
-            SELECT datetime, count(*) AS stored, count(*) FILTER (WHERE isfinite(score)) AS finite
-            FROM {SIGNALS_TABLE} WHERE datetime BETWEEN $start AND $end GROUP BY datetime)
-        SELECT f.datetime,
-               count(*) FILTER (WHERE NOT isnan(f.x[$close0])) AS traded,
-               count(s.score) FILTER (WHERE NOT isnan(f.x[$close0])) AS scored,
-               any_value(coalesce(st.stored, 0)) AS stored,
-               any_value(coalesce(st.finite, 0)) AS finite
-        FROM alpha360_features f
-        LEFT JOIN {SIGNALS_TABLE} s USING (datetime, instrument)
-        LEFT JOIN stored st USING (datetime)
-        WHERE f.datetime BETWEEN $start AND $end
-        GROUP BY f.datetime ORDER BY f.datetime
-        """,
-        {"start": start.date(), "end": end.date(), "close0": _CLOSE0 + 1},
-    ).df()
+def signal_universe_problems(
+    stored: pd.Series, provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
+) -> list[str]:
+    """How `stored` (read_signals of [start, end]) differs from one finite score per index member with a bar.
+
+    Members and bars come from the Qlib folder, not from the feature rows the scores were made from.
+    """
+    panel = load_panel(provider_uri, market, start, end)
+    has_bar = panel.member & np.isfinite(panel.values[:, :, FIELDS.index("close")])
+    listed = listed_members(panel, qlib_store.read_instruments(provider_uri, market))
+    finite = stored.index[np.isfinite(stored.to_numpy())]
+    problems = {
+        "members with a bar and no finite score": _rows(panel, has_bar).difference(finite),
+        "scores of instruments that are not index members that day": stored.index.difference(_rows(panel, listed)),
+        "scores of members without a bar that day": stored.index.intersection(_rows(panel, listed & ~has_bar)),
+        "non-finite scores": stored.index.difference(finite),
+        "duplicate rows": stored.index[stored.index.duplicated()],
+    }
+    return [f"{what}: {len(rows)}, e.g. {_quoted(rows)}" for what, rows in problems.items() if len(rows)]
+
+
+def _rows(panel: MarketPanel, mask: np.ndarray) -> pd.MultiIndex:
+    """(datetime, instrument) of the panel's cells where `mask` (days, instruments) holds."""
+    days, inst = np.nonzero(mask)
+    return pd.MultiIndex.from_arrays(
+        [panel.calendar[days], np.asarray(panel.codes)[inst]], names=["datetime", "instrument"]
+    )
+
+
+def _quoted(rows: pd.MultiIndex) -> str:
+    return ", ".join(f"{code} {day.date()}" for day, code in rows[:_QUOTED])
 
 
 def signal_day_stats(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

@@ -1,7 +1,6 @@
 """Asset checks: the market data is sound before features are built, and the signals cover the universe."""
 
 import dagster as dg
-import pandas as pd
 
 from krnn_core import qlib_store
 from krnn_core.alpha360 import load_panel
@@ -14,7 +13,7 @@ from krnn_core.market_checks import (
     members_without_data,
 )
 from krnn_core.market_data import last_closed_session
-from krnn_core.signals import signal_coverage
+from krnn_core.signals import read_signals, signal_universe_problems
 from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource
 
@@ -83,19 +82,12 @@ def _warning(problems: list[str]) -> dg.AssetCheckResult:
 
 def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Each day has exactly one finite score per universe member with a bar, and no score for the others."""
+    config = pipeline.config
     start, end = partition_days(context)
     with pipeline.duckdb(publish=False) as con:  # reads only
-        coverage = signal_coverage(con, start, end)
-    complete = (coverage["scored"] == coverage["traded"]) & (coverage["stored"] == coverage["traded"])
-    bad = coverage[~complete | (coverage["finite"] != coverage["stored"])]
-    return dg.AssetCheckResult(
-        passed=bad.empty and len(coverage) > 0,
-        metadata={
-            "days": len(coverage),
-            "bad_days": ", ".join(str(day.date()) for day in pd.to_datetime(bad["datetime"])[:10]) or "none",
-            "min_scored": int(coverage["scored"].min()) if len(coverage) else 0,
-        },
-    )
+        stored = read_signals(con, start, end)
+    problems = signal_universe_problems(stored, config.qlib_init.provider_uri, config.market, start, end)
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
 
 
 def build_checks(trading_days: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
