@@ -90,7 +90,7 @@ def _warning(problems: list[str]) -> dg.AssetCheckResult:
 def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Each day has exactly one finite score per universe member with a bar, and no score for the others."""
     start, end = partition_days(context)
-    with pipeline.duckdb(publish=False) as con:  # reads only
+    with pipeline.reader() as con:  # alpha360_features is not in the snapshot
         coverage = signal_coverage(con, start, end)
     complete = (coverage["scored"] == coverage["traded"]) & (coverage["stored"] == coverage["traded"])
     bad = coverage[~complete | (coverage["finite"] != coverage["stored"])]

@@ -22,11 +22,11 @@ def _days_listed(days: pd.Series) -> str:
     return ", ".join(str(day.date()) for day in pd.to_datetime(days)[:10]) or "none"
 
 
-@dg.asset_check(asset=signals, name=SPREAD_CHECK, blocking=True, partitions_def=trading_days, pool="duckdb")
+@dg.asset_check(asset=signals, name=SPREAD_CHECK, blocking=True, partitions_def=trading_days)
 def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Each day's scores have a cross-sectional spread above the floor: a collapsed model is caught."""
     floor = pipeline.config.monitoring.min_score_std
-    with pipeline.duckdb(publish=False) as con:
+    with pipeline.snapshot() as con:
         stats = signal_day_stats(con, *partition_days(context))
     collapsed = stats[stats["score_std"] < floor]
     return dg.AssetCheckResult(
@@ -39,11 +39,11 @@ def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: Pipelin
     )
 
 
-@dg.asset_check(asset=signals, name=MODEL_AGE_CHECK, partitions_def=trading_days, pool="duckdb")
+@dg.asset_check(asset=signals, name=MODEL_AGE_CHECK, partitions_def=trading_days)
 def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """The model behind each day's scores saw labels no older than the configured limit."""
     limit = pipeline.config.monitoring.max_model_age_days
-    with pipeline.duckdb(publish=False) as con:
+    with pipeline.snapshot() as con:
         stats = signal_day_stats(con, *partition_days(context))
     age = (pd.to_datetime(stats["datetime"]) - pd.to_datetime(stats["label_end"])).dt.days
     stale = stats[age > limit]
@@ -58,11 +58,11 @@ def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: PipelineRe
     )
 
 
-@dg.asset_check(asset=ic_report, name=IC_DRIFT_CHECK, pool="duckdb")
+@dg.asset_check(asset=ic_report, name=IC_DRIFT_CHECK)
 def rank_ic_holds_up(pipeline: PipelineResource) -> dg.AssetCheckResult:
     """The rolling 20-day Rank IC stays above the floor; below it the model may have stopped working."""
     floor = pipeline.config.monitoring.rank_ic_floor
-    with pipeline.duckdb(publish=False) as con:
+    with pipeline.snapshot() as con:
         daily = con.execute("SELECT datetime, rank_ic FROM ic_daily ORDER BY datetime").df()
     recent = float(daily["rank_ic"].tail(ROLLING_DAYS).mean())
     return dg.AssetCheckResult(
