@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -89,8 +90,8 @@ def test_processes_writing_and_reading_at_once_take_turns_and_never_fail(tmp_pat
     writes = sorted((entered, left) for kind, entered, left in spans if kind == "write")
     reads = [(entered, left) for kind, entered, left in spans if kind == "read"]
     assert len(writes) == len(reads) == PROCESSES * ROUNDS
-    assert all(left <= next_entered for (_, left), (next_entered, _) in zip(writes, writes[1:]))
-    assert not [read for read in reads for write in writes if read[0] < write[1] and write[0] < read[1]]
+    assert all(left <= next_entered for (_, left), (next_entered, _) in pairwise(writes))  # one at a time
+    assert not [read for read in reads for write in writes if read[0] < write[1] and write[0] < read[1]]  # nor beside
     with connect(database, read_only=True) as con:
         log = con.execute("SELECT seq, process FROM log ORDER BY seq").df()
     assert log["seq"].tolist() == list(range(1, PROCESSES * ROUNDS + 1))
