@@ -22,7 +22,7 @@ def krnn_model(context: dg.AssetExecutionContext, pipeline: PipelineResource) ->
     context.log.info(f"training windows {windows.as_dict()}")
     kwargs = config.task.model.kwargs.model_dump()
     # the warehouse is held only to read and to record: other runs write between (training takes minutes)
-    with pipeline.duckdb(publish=False) as con:
+    with pipeline.reader() as con:
         train, valid = load_training_data(con, windows)
     row = train_model_version(train, valid, config.model_dir, windows, kwargs, log=context.log.info)
     with pipeline.duckdb() as con:

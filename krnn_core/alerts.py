@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from krnn_core.read_snapshot import publish_snapshot, snapshot_path
@@ -17,21 +15,13 @@ CREATE TABLE IF NOT EXISTS alerts (
     partition VARCHAR, message VARCHAR NOT NULL
 );
 """
-_ATTEMPTS, _PAUSE_S = 10, 3.0
 
 
-def record_alert(database: Path, alert: dict[str, str | None], attempts: int = _ATTEMPTS) -> None:
+def record_alert(database: Path, alert: dict[str, str | None]) -> None:
     """Append one alert, waiting for a run that holds the database's write lock to let go."""
     row = pd.DataFrame([{"raised_at": pd.Timestamp.now(tz="UTC").tz_localize(None)} | alert])
-    for attempt in range(attempts):
-        try:
-            with connect(database) as con:
-                con.execute(SCHEMA)
-                con.register("alert_row", row)
-                con.execute("INSERT INTO alerts BY NAME SELECT * FROM alert_row")
-                publish_snapshot(con, snapshot_path(database))
-            return
-        except duckdb.IOException:  # another process holds the file; the alert must not be lost
-            if attempt == attempts - 1:
-                raise
-            time.sleep(_PAUSE_S)
+    with connect(database) as con:
+        con.execute(SCHEMA)
+        con.register("alert_row", row)
+        con.execute("INSERT INTO alerts BY NAME SELECT * FROM alert_row")
+        publish_snapshot(con, snapshot_path(database))

@@ -1,9 +1,11 @@
-"""DuckDB access shared by every stage: one connection helper and the idempotent writers."""
+"""DuckDB access shared by every stage: one locked connection helper and the idempotent writers."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import itertools
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,12 +15,54 @@ import pandas as pd
 import pyarrow as pa
 
 
-def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the pipeline's DuckDB file, creating its folder on first use."""
+@contextmanager
+def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the pipeline's DuckDB file, held under its lock file until the block ends.
+
+    DuckDB fails at once, rather than waits, when another process holds the file. So every process
+    first takes an OS lock on a sidecar file and waits for it: one writer alone, or readers together.
+    Nesting a second connection to the same file inside the block would wait on itself: it raises.
+    """
     path = Path(path)
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"{path} does not exist yet: nothing has been written to the warehouse")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(lock_path(path), fcntl.LOCK_SH if read_only else fcntl.LOCK_EX):
+        con = duckdb.connect(str(path), read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def lock_path(database: str | Path) -> Path:
+    """The sidecar file whose lock every connection to `database` holds: `<name>.lock` beside it."""
+    database = Path(database).resolve()
+    return database.with_name(f"{database.name}.lock")
+
+
+class _HeldLocks(threading.local):
+    """The lock files the current thread holds: a nested connect to one of them would wait on itself."""
+
+    def __init__(self) -> None:
+        self.paths: set[Path] = set()
+
+
+_held = _HeldLocks()
+
+
+@contextmanager
+def _file_lock(path: Path, mode: int) -> Iterator[None]:
+    """Hold `fcntl.flock(mode)` on `path` for the block, waiting as long as another process holds it."""
+    if path in _held.paths:
+        raise RuntimeError(f"this thread already holds {path}: use the connection it has open")
+    with open(path, "a") as lock:
+        fcntl.flock(lock, mode)  # released when the file is closed, and by the OS if the process dies
+        _held.paths.add(path)
+        try:
+            yield
+        finally:
+            _held.paths.discard(path)
 
 
 def day_window(start: dt.date | pd.Timestamp | None, end: dt.date | pd.Timestamp | None) -> tuple[str, list]:

@@ -84,7 +84,7 @@ def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: Pip
     """Each day has exactly one finite score per universe member with a bar, and no score for the others."""
     config = pipeline.config
     start, end = partition_days(context)
-    with pipeline.duckdb(publish=False) as con:  # reads only
+    with pipeline.snapshot() as con:
         stored = read_signals(con, start, end)
     problems = signal_universe_problems(stored, config.qlib_init.provider_uri, config.market, start, end)
     return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})

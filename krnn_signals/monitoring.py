@@ -23,7 +23,7 @@ def _days_listed(days: pd.Series) -> str:
 def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """Each day's scores have a cross-sectional spread above the floor: a collapsed model is caught."""
     floor = pipeline.config.monitoring.min_score_std
-    with pipeline.duckdb(publish=False) as con:
+    with pipeline.snapshot() as con:
         stats = signal_day_stats(con, *partition_days(context))
     collapsed = stats[stats["score_std"] < floor]
     return dg.AssetCheckResult(
@@ -39,7 +39,7 @@ def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: Pipelin
 def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource) -> dg.AssetCheckResult:
     """The model behind each day's scores saw labels no older than the configured limit."""
     limit = pipeline.config.monitoring.max_model_age_days
-    with pipeline.duckdb(publish=False) as con:
+    with pipeline.snapshot() as con:
         stats = signal_day_stats(con, *partition_days(context))
     age = (pd.to_datetime(stats["datetime"]) - pd.to_datetime(stats["label_end"])).dt.days
     stale = stats[age > limit]
@@ -54,11 +54,11 @@ def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: PipelineRe
     )
 
 
-@dg.asset_check(asset="ic_report", name=IC_DRIFT_CHECK, pool="duckdb")
+@dg.asset_check(asset="ic_report", name=IC_DRIFT_CHECK)
 def rank_ic_holds_up(pipeline: PipelineResource) -> dg.AssetCheckResult:
     """The rolling 20-day Rank IC stays above the floor; below it the model may have stopped working."""
     floor = pipeline.config.monitoring.rank_ic_floor
-    with pipeline.duckdb(publish=False) as con:
+    with pipeline.snapshot() as con:
         daily = con.execute("SELECT datetime, rank_ic FROM ic_daily ORDER BY datetime").df()
     recent = float(daily["rank_ic"].tail(ROLLING_DAYS).mean())
     return dg.AssetCheckResult(
@@ -97,7 +97,7 @@ def _failure_message(context: dg.RunFailureSensorContext) -> str:
 
 def build_signal_checks(trading_days: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     """The checks on each day's signals over the code location's trading days, and the IC drift check."""
-    daily = dict(partitions_def=trading_days, pool="duckdb")
+    daily = dict(partitions_def=trading_days)
     return [
         dg.asset_check(asset="signals", name=SPREAD_CHECK, blocking=True, **daily)(signals_are_spread),
         dg.asset_check(asset="signals", name=MODEL_AGE_CHECK, **daily)(model_is_recent),

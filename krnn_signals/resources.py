@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import dagster as dg
 import duckdb
 
-from krnn_core.read_snapshot import publish_snapshot, snapshot_path
+from krnn_core.read_snapshot import open_snapshot, publish_snapshot, snapshot_path
 from krnn_core.warehouse import connect
 from krnn_signals.config import PipelineConfig, load_config
 
@@ -24,12 +24,17 @@ class PipelineResource(dg.ConfigurableResource):
 
     @contextmanager
     def duckdb(self, publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to the warehouse; on success the served tables are republished for readers."""
+        """The warehouse's one writer connection; on success the served tables are republished for readers."""
         path = self.config.duckdb_path
-        con = connect(path)
-        try:
+        with connect(path) as con:  # other steps and runs wait until this block ends
             yield con
             if publish:
                 publish_snapshot(con, snapshot_path(path))
-        finally:
-            con.close()
+
+    def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A read-only connection to the warehouse itself, for what the snapshot does not serve: waits for a writer."""
+        return connect(self.config.duckdb_path, read_only=True)
+
+    def snapshot(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection to the served tables' last published snapshot: it never waits."""
+        return open_snapshot(self.config.duckdb_path)

@@ -1,12 +1,22 @@
-"""The idempotent writers: whole reports replace each other in one transaction."""
+"""The idempotent writers: whole reports replace each other in one transaction; processes take turns."""
 
 from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import textwrap
+import time
+from itertools import pairwise
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
 from krnn_core.warehouse import connect, replace_tables
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -46,3 +56,87 @@ def test_a_failure_on_a_later_table_keeps_the_previous_report_in_every_table(con
     with pytest.raises(duckdb.Error, match="no_such_column"):
         replace_tables(con, broken)
     assert _contents(con) == before
+
+
+PROCESSES, ROUNDS = 6, 5
+
+
+def _write_then_read(database: Path, process: int) -> list[tuple[str, float, float]]:
+    """One process's part: each round appends the next sequence number, then reads the table back."""
+    spans = []
+    for _ in range(ROUNDS):
+        with connect(database) as con:
+            entered = time.monotonic()
+            (last,) = con.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()
+            time.sleep(0.01)  # a writer that was not alone would now lose or duplicate a number
+            con.execute("INSERT INTO log VALUES (?, ?)", [last + 1, process])
+            spans.append(("write", entered, time.monotonic()))
+        with connect(database, read_only=True) as con:
+            entered = time.monotonic()
+            rows, top = con.execute("SELECT count(*), max(seq) FROM log").fetchone()
+            assert rows == top, (rows, top)
+            spans.append(("read", entered, time.monotonic()))
+    return spans
+
+
+def test_processes_writing_and_reading_at_once_take_turns_and_never_fail(tmp_path):
+    database = tmp_path / "warehouse.duckdb"
+    with connect(database) as con:
+        con.execute("CREATE TABLE log (seq INTEGER, process INTEGER)")
+    # spawn: a forked child would inherit this process's DuckDB state
+    with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
+        parts = pool.starmap(_write_then_read, [(database, process) for process in range(PROCESSES)])
+    spans = [span for part in parts for span in part]
+    writes = sorted((entered, left) for kind, entered, left in spans if kind == "write")
+    reads = [(entered, left) for kind, entered, left in spans if kind == "read"]
+    assert len(writes) == len(reads) == PROCESSES * ROUNDS
+    assert all(left <= next_entered for (_, left), (next_entered, _) in pairwise(writes))  # one at a time
+    assert not [read for read in reads for write in writes if read[0] < write[1] and write[0] < read[1]]  # nor beside
+    with connect(database, read_only=True) as con:
+        log = con.execute("SELECT seq, process FROM log ORDER BY seq").df()
+    assert log["seq"].tolist() == list(range(1, PROCESSES * ROUNDS + 1))
+    assert log["process"].value_counts().sort_index().tolist() == [ROUNDS] * PROCESSES
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from krnn_core.warehouse import connect
+
+    print("connecting", flush=True)
+    with connect(sys.argv[1]) as con:
+        con.execute("INSERT INTO log VALUES (1, 1)")
+    """
+)
+READER = textwrap.dedent(
+    """
+    import sys
+    from krnn_core.warehouse import connect
+
+    with connect(sys.argv[1], read_only=True) as con:
+        con.execute("SELECT count(*) FROM log").fetchall()
+    """
+)
+
+
+def test_a_writer_waits_for_the_readers_which_share_the_file(tmp_path):
+    database = tmp_path / "warehouse.duckdb"
+    with connect(database) as con:
+        con.execute("CREATE TABLE log (seq INTEGER, process INTEGER)")
+    with connect(database, read_only=True):
+        other_reader = subprocess.run([sys.executable, "-c", READER, str(database)], cwd=ROOT, timeout=60)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(database)], cwd=ROOT, stdout=subprocess.PIPE)
+        assert writer.stdout.readline() == b"connecting\n"
+        time.sleep(1.0)
+        assert writer.poll() is None, "the writer should wait for the readers, not fail"
+    assert writer.wait(timeout=60) == 0
+    assert other_reader.returncode == 0
+    with connect(database, read_only=True) as con:
+        assert con.execute("SELECT * FROM log").fetchall() == [(1, 1)]
+
+
+def test_a_second_connection_inside_the_first_raises_instead_of_waiting_on_itself(tmp_path):
+    database = tmp_path / "warehouse.duckdb"
+    with connect(database), pytest.raises(RuntimeError, match="already holds .*warehouse.duckdb.lock"):
+        with connect(database, read_only=True):
+            pass

@@ -14,6 +14,7 @@ from krnn_signals.demo import run_job
 from krnn_signals.monitoring import MODEL_AGE_CHECK, SPREAD_CHECK
 
 DAY = "2022-06-15"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config_with(test_config_path: Path, tmp_path: Path, **monitoring) -> Path:
@@ -61,8 +62,11 @@ def test_an_alert_waits_for_the_writer_and_reaches_the_snapshot(tmp_path):
         [
             sys.executable,
             "-c",
-            f"import duckdb, time; c = duckdb.connect({str(database)!r}); print('held', flush=True); time.sleep(4)",
+            "import sys, time; from krnn_core.warehouse import connect\n"
+            "with connect(sys.argv[1]): print('held', flush=True); time.sleep(4)",
+            str(database),
         ],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )
