@@ -12,10 +12,12 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from assets.signals import signals
+from assets.signals import build_signals
 from krnn_core.warehouse import connect
-from krnn_signals.checks import signals_cover_universe
-from krnn_signals.monitoring import signals_are_spread
+from krnn_signals.checks import COVERAGE_CHECK, build_checks
+from krnn_signals.config import load_config
+from krnn_signals.monitoring import SPREAD_CHECK, build_signal_checks
+from krnn_signals.partitions import build_trading_days
 from krnn_signals.resources import PipelineResource
 
 DAY = "2022-06-15"
@@ -27,7 +29,7 @@ DEADLINE_S = 90
 def _hammer(name: str) -> dg.AssetChecksDefinition:
     """A check that writes and reads the warehouse until every hammer has written ROUNDS rows."""
 
-    @dg.asset_check(asset=signals, name=name)
+    @dg.asset_check(asset="signals", name=name)
     def hammer(pipeline: PipelineResource) -> dg.AssetCheckResult:
         deadline, counts = time.monotonic() + DEADLINE_S, {}
         while time.monotonic() < deadline and min(counts.get(h, 0) for h in HAMMERS) < ROUNDS:
@@ -43,7 +45,13 @@ def _hammer(name: str) -> dg.AssetChecksDefinition:
 
 def hammered_signals_job() -> dg.JobDefinition:
     """The signals of a day and their checks, with the hammers, in a process per step."""
-    checks = [signals_cover_universe, signals_are_spread, *map(_hammer, HAMMERS)]
+    trading_days = build_trading_days(load_config(os.environ["KRNN_CONFIG"]))
+    signals = build_signals(trading_days)
+    checks = [
+        *(check for check in build_checks(trading_days) + build_signal_checks(trading_days)
+          if {key.name for key in check.check_keys} & {COVERAGE_CHECK, SPREAD_CHECK}),
+        *map(_hammer, HAMMERS),
+    ]  # fmt: skip
     job = dg.define_asset_job(
         "hammered_signals_job",
         selection=dg.AssetSelection.assets(signals).without_checks() | dg.AssetSelection.checks(*checks),
