@@ -4,8 +4,6 @@ The UI shows each report's figures as numbers it can plot over materializations,
 (krnn_core.inline_charts) and its small tables as tables; `krnn-signals report --html` draws them full size.
 """
 
-import math
-
 import dagster as dg
 import pandas as pd
 
@@ -22,20 +20,13 @@ from krnn_core.reports import signal_window, write_backtest_report, write_ic_rep
 from krnn_signals.config import backtest_config, report_bounds
 from krnn_signals.resources import PipelineResource
 
-_COLUMN_TYPES = {"i": "int", "f": "float", "b": "bool"}
+_COLUMN_TYPES = {"i": "int", "f": "float"}  # by numpy dtype kind; the rest are strings
 
 
 def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
-    """A small frame as a table the UI shows in place; a missing number is an empty cell."""
-    records = [
-        dg.TableRecord(
-            {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()}
-        )
-        for row in frame.to_dict("records")
-    ]
-    columns = [
-        dg.TableColumn(str(name), _COLUMN_TYPES.get(dtype.kind, "string")) for name, dtype in frame.dtypes.items()
-    ]
+    """A small frame as a table the UI shows in place, its columns typed from the frame's."""
+    records = [dg.TableRecord(row) for row in frame.to_dict("records")]
+    columns = [dg.TableColumn(name, _COLUMN_TYPES.get(dtype.kind, "string")) for name, dtype in frame.dtypes.items()]
     return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from krnn_core.backtest import EXCESS_COLUMNS
 from krnn_core.factor_report import FactorReport
 from krnn_core.inline_charts import bar_chart, line_chart
 
@@ -37,33 +36,33 @@ def ic_figures(report: FactorReport) -> dict[str, float]:
 
 
 def ic_charts(report: FactorReport) -> dict[str, str]:
-    """The IC report's inline charts: rolling IC, quantile returns, IC decay."""
+    """The IC report's inline charts: rolling Rank IC, quantile returns, Rank IC decay."""
+    decay = report.decay()["rank_ic"].dropna().rename_axis("horizon h, trading days")
     return {
-        "ic_series": _ic_series_chart(report.ic_daily),
+        "ic_series": _rank_ic_chart(report.ic_daily),
         "quantile_returns": _quantile_chart(report.quantile_daily),
-        "ic_decay": bar_chart(
-            "IC decay: mean IC of the return over h days",
-            report.decay()[["ic", "rank_ic"]].dropna().rename(columns={"ic": "IC", "rank_ic": "Rank IC"}),
-            lambda value: f"{value:.3f}",
-        ),
+        "ic_decay": bar_chart("Rank IC of the return over h days", decay, lambda value: f"{value:.3f}"),
     }
 
 
-def _ic_series_chart(ic_daily: pd.DataFrame) -> str:
-    """The 20-day mean IC and Rank IC, or the daily ones while the window is shorter than 20 days."""
-    ic, rank_ic = f"ic_mean_{RECENT_DAYS}", f"rank_ic_mean_{RECENT_DAYS}"
-    title = f"{RECENT_DAYS}-day mean IC"
-    if ic_daily[ic].isna().all():
-        ic, rank_ic, title = "ic", "rank_ic", "Daily IC"
-    return line_chart(title, {"IC": ic_daily[ic], "Rank IC": ic_daily[rank_ic]}, lambda value: f"{value:.3f}")
+def _rank_ic_chart(ic_daily: pd.DataFrame) -> str:
+    """The 20-day mean Rank IC (what the drift check watches), or the daily one before 20 days exist."""
+    rolling = ic_daily[f"rank_ic_mean_{RECENT_DAYS}"]
+    if rolling.notna().any():
+        return line_chart(f"{RECENT_DAYS}-day mean Rank IC", rolling, lambda value: f"{value:.3f}")
+    return line_chart("Daily Rank IC", ic_daily["rank_ic"], lambda value: f"{value:.3f}")
 
 
 def _quantile_chart(quantile_daily: pd.DataFrame) -> str:
     """Mean daily return of each score quantile in basis points, each bar captioned with its value."""
     means = quantile_daily.drop(columns="long_short").mean() * 1e4
-    captions = [f"{name.upper()} {value:+.1f}" for name, value in means.items()]
-    bars = pd.DataFrame({"bp": means.to_numpy()}, index=captions)
-    return bar_chart("Mean next-day return by score quantile (Q5 highest), bp", bars, lambda value: f"{value:+.1f}")
+    means.index = [f"{name.upper()} {_signed(value)}" for name, value in means.items()]
+    return bar_chart("Mean next-day return by score quantile, bp", means, _signed)
+
+
+def _signed(value: float) -> str:
+    """A signed number to one decimal, with no minus sign on a value that rounds to zero."""
+    return f"{round(value, 1) + 0.0:+.1f}"
 
 
 def backtest_figures(summary: dict[str, float | str]) -> dict[str, float]:
@@ -76,34 +75,34 @@ def backtest_figures(summary: dict[str, float | str]) -> dict[str, float]:
 
 
 def backtest_table(summary: dict[str, float | str]) -> pd.DataFrame:
-    """The excess return's annualized return, IR and max drawdown, with and without cost, rounded."""
+    """Annualized excess return, information ratio (IR) and max drawdown (DD), after and before costs."""
+    # short headers: the table has to fit the asset page's metadata column
     rows = [
         {
-            "excess return": column.removeprefix("excess_return_").replace("_", " "),
+            "costs": costs,
             "annualized %": round(summary[f"{column}.annualized_return"] * 100, 2),
-            "information ratio": round(summary[f"{column}.information_ratio"], 2),
-            "max drawdown %": round(summary[f"{column}.max_drawdown"] * 100, 2),
+            "IR": round(summary[f"{column}.information_ratio"], 2),
+            "max DD %": round(summary[f"{column}.max_drawdown"] * 100, 2),
         }
-        for column in EXCESS_COLUMNS
+        for costs, column in (("after", "excess_return_with_cost"), ("before", "excess_return_without_cost"))
     ]
     return pd.DataFrame(rows)
 
 
 def backtest_chart(daily: pd.DataFrame) -> str:
-    """Cumulative excess return with and without cost and the benchmark's, summed as Qlib does."""
-    lines = {
-        "with cost": daily["excess_return_with_cost"].cumsum(),
-        "without cost": daily["excess_return_without_cost"].cumsum(),
-        "benchmark": daily["bench"].cumsum(),
-    }
-    return line_chart("Cumulative excess return", lines, lambda value: f"{value:.1%}")
+    """Cumulative excess return after costs, summed as Qlib does."""
+    cumulative = daily["excess_return_with_cost"].cumsum()
+    return line_chart("Cumulative excess return after costs", cumulative, lambda value: f"{value:.1%}")
 
 
 def recent_ic_table(ic_daily: pd.DataFrame, days: int = 10) -> pd.DataFrame:
-    """The last days' IC, Rank IC and their 20-day means, to 4 decimals, newest first."""
-    columns = ["ic", "rank_ic", f"ic_mean_{RECENT_DAYS}", f"rank_ic_mean_{RECENT_DAYS}"]
+    """The last days' IC and Rank IC to 4 decimals and the stocks they span, newest first."""
     recent = ic_daily.tail(days).iloc[::-1]
-    table = recent[columns].round(4)
-    table.insert(0, "instruments", recent["n"].astype(int))
-    table.insert(0, "date", recent.index.strftime("%Y-%m-%d"))
-    return table.reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "date": recent.index.strftime("%Y-%m-%d"),
+            "ic": recent["ic"].round(4).to_numpy(),
+            "rank_ic": recent["rank_ic"].round(4).to_numpy(),
+            "stocks": recent["n"].astype(int).to_numpy(),
+        }
+    )

@@ -42,21 +42,20 @@ def test_ic_figures_are_rounded_and_the_20_day_rank_ic_is_the_last_20_days_mean(
     assert 0.3 < figures["rank_ic"] < 0.9  # the scores do predict the labels
 
 
-def test_a_window_shorter_than_20_days_has_no_20_day_figure_and_charts_the_daily_ic() -> None:
+def test_a_window_shorter_than_20_days_has_no_20_day_figure_and_charts_the_daily_rank_ic() -> None:
     report = _report(12)
     assert "rank_ic_20d" not in ic_figures(report)
     charts = ic_charts(report)
-    assert "Daily IC" in charts["ic_series"]
+    assert "Daily Rank IC" in charts["ic_series"]
     assert all(len(chart) < MARKDOWN_LIMIT for chart in charts.values())
 
 
 def test_backtest_figures_are_percent_with_two_decimals_after_costs() -> None:
     figures = backtest_figures(SUMMARY)
     assert figures == {"excess_return_pct": 35.37, "information_ratio": 5.39, "max_drawdown_pct": -1.7}
-    table = backtest_table(SUMMARY)
-    assert table.to_dict("records") == [
-        {"excess return": "with cost", "annualized %": 35.37, "information ratio": 5.39, "max drawdown %": -1.7},
-        {"excess return": "without cost", "annualized %": 38.2, "information ratio": 5.82, "max drawdown %": -1.68},
+    assert backtest_table(SUMMARY).to_dict("records") == [
+        {"costs": "after", "annualized %": 35.37, "IR": 5.39, "max DD %": -1.7},
+        {"costs": "before", "annualized %": 38.2, "IR": 5.82, "max DD %": -1.68},
     ]
 
 
@@ -65,6 +64,5 @@ def test_the_recent_ic_table_lists_the_last_days_newest_first() -> None:
     table = recent_ic_table(report.ic_daily)
     assert table["date"].tolist() == [f"{day:%Y-%m-%d}" for day in report.ic_daily.index[::-1][:10]]
     assert table["ic"].iloc[0] == round(report.ic_daily["ic"].iloc[-1], 4)
-    assert table["instruments"].tolist() == [40] * 10
-    # the 20-day mean exists from the 20th day on: the last 6 of 25 days, then nothing before them
-    assert table["rank_ic_mean_20"].notna().tolist() == [True] * 6 + [False] * 4
+    assert table["rank_ic"].iloc[-1] == round(report.ic_daily["rank_ic"].iloc[-10], 4)
+    assert table["stocks"].tolist() == [40] * 10
