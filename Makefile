@@ -7,6 +7,8 @@ TORCH ?= torch==2.13.0
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 # the pipeline's config for demo and ui: `make demo CONFIG=configs/csi300_2015_2019.yaml` runs on real prices
 CONFIG ?= configs/default.yaml
+# the UI's port: `make ui PORT=3001` when 3000 is taken
+PORT ?= 3000
 
 .PHONY: install demo test ui validate clean
 
@@ -26,7 +28,7 @@ test: install
 	$(PY) -m pytest -q
 
 ui: install
-	KRNN_CONFIG=$(abspath $(CONFIG)) $(VENV)/bin/dagster dev -w workspace.yaml
+	KRNN_CONFIG=$(abspath $(CONFIG)) $(VENV)/bin/dagster dev -w workspace.yaml --port $(PORT)
 
 validate: install
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

@@ -8,7 +8,11 @@ from krnn_signals.resources import PipelineResource
 
 
 def alpha360_features(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-    """Qlib's 360 Alpha360 columns of every universe member, one row per (trading day, instrument)."""
+    """Qlib's 360 Alpha360 columns of every universe member, one row per (trading day, instrument).
+
+    Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
+    End offsetted by 1 partition": a day's partition exists from its start, so the 18:00 schedule can run it.
+    """
     config = pipeline.config
     start, end = partition_days(context)
     with pipeline.duckdb(publish=False) as con:  # alpha360_features is not in the readers' snapshot
@@ -17,7 +21,11 @@ def alpha360_features(context: dg.AssetExecutionContext, pipeline: PipelineResou
 
 
 def alpha360_labels(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-    """Labels Ref($close,-2)/Ref($close,-1)-1 that mature on the partition's day: those of two trading days before."""
+    """Labels Ref($close,-2)/Ref($close,-1)-1 that mature on the partition's day: those of two trading days before.
+
+    Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
+    End offsetted by 1 partition": a day's partition exists from its start, so the 18:00 schedule can run it.
+    """
     config = pipeline.config
     start, end = partition_days(context)
     with pipeline.duckdb() as con:

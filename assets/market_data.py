@@ -10,7 +10,11 @@ from krnn_signals.resources import PipelineResource
 
 
 def qlib_market_data(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-    """The Qlib folder (calendar, instruments, .day.bin fields) brought up to the partition's day."""
+    """The Qlib folder (calendar, instruments, .day.bin fields) brought up to the partition's day.
+
+    Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
+    End offsetted by 1 partition": a day's partition exists from its start, so the 18:00 schedule can run it.
+    """
     config = pipeline.config
     start, end = partition_days(context)
     if end > last_closed_session():

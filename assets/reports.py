@@ -1,22 +1,33 @@
-"""Stage 5: IC, factor and backtest reports of the signals, in DuckDB and in the Dagster UI."""
+"""Stage 5: IC, factor and backtest reports of the signals, in DuckDB and in the Dagster UI.
+
+The UI shows each report's figures as numbers it can plot over materializations, its charts inline
+(krnn_core.inline_charts) and its small tables as tables; `krnn-signals report --html` draws them full size.
+"""
 
 import dagster as dg
 import pandas as pd
 
-from krnn_core.backtest import cumulative_excess_plot
-from krnn_core.plots import data_uri, ic_decay_plot, ic_series_plot, quantile_returns_plot
+from krnn_core.report_views import (
+    backtest_chart,
+    backtest_figures,
+    backtest_table,
+    ic_charts,
+    ic_figures,
+    recent_ic_table,
+    window_text,
+)
 from krnn_core.reports import signal_window, write_backtest_report, write_ic_report
 from krnn_signals.config import backtest_config, report_bounds
 from krnn_signals.resources import PipelineResource
 
-
-def _md_image(title: str, png: bytes) -> dg.MetadataValue:
-    """A chart shown inline in the Dagster UI as a markdown image."""
-    return dg.MetadataValue.md(f"![{title}]({data_uri(png)})")
+_COLUMN_TYPES = {"i": "int", "f": "float"}  # by numpy dtype kind; the rest are strings
 
 
-def _md_table(frame: pd.DataFrame) -> dg.MetadataValue:
-    return dg.MetadataValue.md(frame.to_markdown(floatfmt=".4f"))
+def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
+    """A small frame as a table the UI shows in place, its columns typed from the frame's."""
+    records = [dg.TableRecord(row) for row in frame.to_dict("records")]
+    columns = [dg.TableColumn(name, _COLUMN_TYPES.get(dtype.kind, "string")) for name, dtype in frame.dtypes.items()]
+    return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
 
 
 @dg.asset(deps=["signals", "alpha360_labels"], pool="duckdb", kinds={"duckdb"}, group_name="reports")
@@ -26,18 +37,12 @@ def ic_report(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> 
     with pipeline.duckdb() as con:
         start, end = signal_window(con, *report_bounds(pipeline.config))
         report = write_ic_report(con, start, end, topk)
-    daily = report.ic_daily
+    charts = {name: dg.MetadataValue.md(markdown) for name, markdown in ic_charts(report).items()}
     return dg.MaterializeResult(
-        metadata={key: float(value) for key, value in report.summary().items()}
-        | {
-            "window": f"{daily.index.min().date()}..{daily.index.max().date()}",
-            "ic_series": _md_image("IC series", ic_series_plot(daily)),
-            "quantile_returns": _md_image("quantile returns", quantile_returns_plot(report.quantile_daily)),
-            "ic_decay": _md_image("IC decay", ic_decay_plot(report.decay())),
-            "quantile_table": _md_table(report.quantile_means()),
-            "ic_decay_table": _md_table(report.decay()),
-            "last_20_days": _md_table(daily.tail(20)[["ic", "rank_ic", "n", "ic_mean_20", "rank_ic_mean_20"]]),
-        }
+        metadata={"window": window_text(report.ic_daily.index)}
+        | {name: dg.MetadataValue.float(value) for name, value in ic_figures(report).items()}
+        | charts
+        | {"last_10_days": _table(recent_ic_table(report.ic_daily))}
     )
 
 
@@ -48,11 +53,11 @@ def backtest_report(context: dg.AssetExecutionContext, pipeline: PipelineResourc
     with pipeline.duckdb() as con:
         start, end = signal_window(con, *report_bounds(config))
         daily, summary = write_backtest_report(con, config.qlib_init.provider_uri, start, end, backtest_config(config))
-    numbers = {key: float(value) for key, value in summary.items() if isinstance(value, (int, float))}
     return dg.MaterializeResult(
-        metadata=numbers
+        metadata={"window": window_text(daily.index)}
+        | {name: dg.MetadataValue.float(value) for name, value in backtest_figures(summary).items()}
         | {
-            "window": f"{daily.index.min().date()}..{daily.index.max().date()}",
-            "cumulative_excess_return": _md_image("cumulative excess return", cumulative_excess_plot(daily)),
+            "cumulative_excess_return": dg.MetadataValue.md(backtest_chart(daily)),
+            "excess_return": _table(backtest_table(summary)),
         }
     )

@@ -10,7 +10,11 @@ TOP_SHOWN = 10
 
 
 def signals(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-    """A KRNN score and rank per universe member and trading day, stamped with its model version."""
+    """A KRNN score and rank per universe member and trading day, stamped with its model version.
+
+    Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
+    End offsetted by 1 partition": a day's partition exists from its start, so the 18:00 schedule can run it.
+    """
     start, end = partition_days(context)
     with pipeline.duckdb() as con:
         frame = score_days(con, start, end)

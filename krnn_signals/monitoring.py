@@ -68,7 +68,11 @@ def rank_ic_holds_up(pipeline: PipelineResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.run_failure_sensor(name="run_failure_alerts", default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.run_failure_sensor(
+    name="run_failure_alerts",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every failed run of any job: logged, and appended to the DuckDB alerts table with its error.",
+)
 def run_failure_alerts(context: dg.RunFailureSensorContext, pipeline: PipelineResource) -> None:
     """Log every failed run and append it to the `alerts` table."""
     run = context.dagster_run

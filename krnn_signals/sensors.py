@@ -31,6 +31,8 @@ def build_after_daily_signals(
         monitored_jobs=[daily_signals_job],
         request_jobs=[reports_job, krnn_model_job],
         default_status=dg.DefaultSensorStatus.RUNNING,
+        description="After each successful daily_signals_job run: refresh the reports and, on the last trading day "
+        "of a retraining period, train the next period's model.",
     )
     def after_daily_signals(context: dg.RunStatusSensorContext) -> list[dg.RunRequest]:
         """Reports follow every successful daily run; the last day of a period also trains the next model."""

@@ -36,3 +36,18 @@ def test_the_next_model_is_trained_on_the_last_trading_day_of_a_period():
     assert period_starting_after("2022-06-29", *partitions) is None
     # Sep 30 is the last trading day before the October holidays and the next quarter
     assert period_starting_after("2022-09-30", *partitions) == "2022-10-01"
+
+
+def test_every_sensor_says_what_it_does_and_ours_in_one_line():
+    sensors = {sensor.name: sensor.description for sensor in defs.get_repository_def().sensor_defs}
+    assert all(description and description.strip() for description in sensors.values()), sensors
+    for name in ("after_daily_signals", "run_failure_alerts"):
+        assert "\n" not in sensors[name] and sensors[name].endswith("."), name
+
+
+def test_the_trading_day_assets_say_their_daily_partitions_are_trading_days():
+    # Dagster describes a partitions definition by its type alone ("Daily, starting ..."): the assets say the rest
+    for key in ("qlib_market_data", "alpha360_features", "alpha360_labels", "signals"):
+        asset = defs.resolve_assets_def(key)
+        description = asset.descriptions_by_key[asset.key]
+        assert "Partitioned by trading day: weekdays less the exchange's holidays" in description
