@@ -22,7 +22,10 @@ INPUT_DIM = 360  # Alpha360: 6 fields x 60 daily lags
 
 @dataclass(frozen=True)
 class KRNNConfig:
-    """KRNN hyper-parameters, named as Qlib's KRNN kwargs; defaults are Qlib's Alpha360 benchmark."""
+    """KRNN hyper-parameters, named as Qlib's KRNN kwargs; defaults are Qlib's Alpha360 benchmark.
+
+    The source of the config file's network keys (`task.model.kwargs`); each check concerns one field.
+    """
 
     fea_dim: int = 6  # fields per day
     cnn_dim: int = 8

@@ -24,25 +24,31 @@ EVAL_BATCH = 8192
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    """Optimisation settings, named as Qlib's KRNN kwargs; defaults are Qlib's Alpha360 benchmark."""
+    """Optimisation settings, named and ordered as Qlib's KRNN kwargs; defaults are Qlib's Alpha360 benchmark.
+
+    The source of the config file's optimisation keys (`task.model.kwargs`); each check concerns one field.
+    """
 
     n_epochs: int = 200
     lr: float = 0.001
+    metric: str = "loss"  # "loss": valid MSE (Qlib's), "ic": mean daily Pearson IC on valid
     batch_size: int = 2000
     early_stop: int = 20  # epochs without a better valid metric before stopping
-    metric: str = "loss"  # "loss": valid MSE (Qlib's), "ic": mean daily Pearson IC on valid
     loss: str = "mse"
     optimizer: str = "adam"  # or "gd": plain SGD, as Qlib
     GPU: int = 0  # CUDA device index; negative forces the CPU
     seed: int | None = None  # None draws one, recorded in TrainResult
-    amp: bool = False  # bfloat16 autocast on CUDA; ignored on the CPU
+    amp: bool = False  # not Qlib's: bfloat16 autocast on CUDA; ignored on the CPU
 
     def __post_init__(self) -> None:
         for name, allowed in (("metric", ("loss", "ic")), ("loss", ("mse",)), ("optimizer", ("adam", "gd"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of {allowed}")
-        if self.n_epochs < 1 or self.batch_size < 1 or self.early_stop < 1:
-            raise ValueError("n_epochs, batch_size and early_stop must be at least 1")
+        for name in ("n_epochs", "batch_size", "early_stop"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr} must be positive")
 
 
 @dataclass

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from krnn_core.backtest import BacktestConfig
+from krnn_core.model import KRNNConfig
 from krnn_core.sources import MarketSource
 from krnn_core.sources.csv_feed import CsvSource
 from krnn_core.sources.qlib_folder import QlibFolderSource
 from krnn_core.sources.synthetic import SyntheticSource as SyntheticMarketSource
 from krnn_core.synthetic import SyntheticMarket
+from krnn_core.trainer import TrainerConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 CONFIG_ENV = "KRNN_CONFIG"
@@ -62,26 +74,25 @@ class CsvSourceConfig(_Strict):
 Source = Annotated[SyntheticSource | QlibFolderSourceConfig | CsvSourceConfig, Field(discriminator="kind")]
 
 
-class KRNNKwargs(_Strict):
-    """Qlib's KRNN kwargs, same names; defaults of Qlib's Alpha360 benchmark config."""
+def _fields_of(*sources: type) -> type[_Strict]:
+    """A strict model with the dataclasses' fields (names, types, defaults), each value checked by building its
+    dataclass with it alone: the dataclasses stay the one definition (each of their checks concerns one field)."""
+    owners, specs = {}, {}
+    for source in sources:
+        hints = get_type_hints(source)
+        for spec in fields(source):
+            owners[spec.name], specs[spec.name] = source, (hints[spec.name], spec.default)
 
-    fea_dim: int = 6
-    cnn_dim: int = Field(8, ge=1)
-    cnn_kernel_size: int = Field(3, ge=1)
-    rnn_dim: int = Field(8, ge=1)
-    rnn_dups: int = Field(2, ge=1)
-    rnn_layers: int = Field(2, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    n_epochs: int = Field(200, ge=1)
-    lr: float = Field(0.001, gt=0)
-    metric: Literal["loss", "ic"] = "loss"
-    batch_size: int = Field(2000, ge=1)
-    early_stop: int = Field(20, ge=1)
-    loss: Literal["mse"] = "mse"
-    optimizer: Literal["adam", "gd"] = "adam"
-    GPU: int = 0
-    seed: int | None = None
-    amp: bool = False  # not Qlib's: bfloat16 autocast when training on CUDA
+    def built(value: Any, info: ValidationInfo) -> Any:
+        owners[info.field_name](**{info.field_name: value})  # its ValueError is reported at this key
+        return value
+
+    name = "".join(source.__name__ for source in sources) + "Fields"
+    return create_model(name, __base__=_Strict, __validators__={"_built": field_validator(*specs)(built)}, **specs)
+
+
+class KRNNKwargs(_fields_of(KRNNConfig, TrainerConfig)):
+    """Qlib's KRNN kwargs, same names: KRNNConfig's (the net) and TrainerConfig's (optimisation)."""
 
 
 class ModelTask(_Strict):

@@ -21,6 +21,10 @@ def _segment(name: str, window: list[str]):
     return lambda raw: raw["task"]["dataset"]["segments"].update({name: window})
 
 
+def _kwargs(**kwargs):
+    return lambda raw: raw["task"]["model"]["kwargs"].update(kwargs)
+
+
 def _backtest(**keys):
     return lambda raw: raw["port_analysis_config"]["backtest"].update(keys)
 
@@ -41,6 +45,10 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
     [
         (lambda raw: raw["task"]["model"]["kwargs"].update(rnn_dim="wide"), "task.model.kwargs.rnn_dim"),
         (lambda raw: raw["task"]["model"]["kwargs"].update(hidden_size=64), "task.model.kwargs.hidden_size"),
+        (_kwargs(cnn_kernel_size=4), "task.model.kwargs.cnn_kernel_size: Value error, cnn_kernel_size=4 must be"),
+        (_kwargs(fea_dim=7), "task.model.kwargs.fea_dim: Value error, fea_dim=7 must divide the 360"),
+        (_kwargs(lr=0), "task.model.kwargs.lr: Value error, lr=0.0 must be positive"),
+        (_kwargs(metric="sharpe"), "task.model.kwargs.metric: Value error, metric='sharpe' is not one of"),
         (lambda raw: raw["source"].update(kind="bloomberg"), "source.kind"),
         (lambda raw: raw["rolling"].update(step="weekly"), "rolling.step"),
         (lambda raw: raw.pop("duckdb_path"), "duckdb_path"),
