@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from krnn_core.backtest import BacktestConfig
+from krnn_core.backtest import BacktestConfig, ExchangeConfig
 from krnn_core.model import KRNNConfig
 from krnn_core.sources import MarketSource
 from krnn_core.sources.csv_feed import CsvSource
@@ -145,29 +145,23 @@ class Rolling(_Strict):
 
 class Strategy(_Strict):
     class_: Literal["TopkDropoutStrategy"] = Field("TopkDropoutStrategy", alias="class")
-    kwargs: dict[Literal["topk", "n_drop"], int] = {"topk": 50, "n_drop": 5}
+    kwargs: dict[Literal["topk", "n_drop"], int] = {"topk": BacktestConfig.topk, "n_drop": BacktestConfig.n_drop}
 
     @field_validator("kwargs")
     @classmethod
-    def _drop_at_most_topk(cls, kwargs: dict[str, int]) -> dict[str, int]:
-        topk, n_drop = kwargs.get("topk", BacktestConfig.topk), kwargs.get("n_drop", BacktestConfig.n_drop)
-        if topk < 1 or not 0 <= n_drop <= topk:
-            raise ValueError(f"needs 1 <= topk and 0 <= n_drop <= topk, got topk {topk} and n_drop {n_drop}")
+    def _as_the_backtest_checks(cls, kwargs: dict[str, int]) -> dict[str, int]:
+        BacktestConfig(**kwargs)  # its ValueError names topk and n_drop
         return kwargs
 
 
-class ExchangeKwargs(_Strict):
-    limit_threshold: float = 0.095
-    deal_price: Literal["close", "open"] = "close"
-    open_cost: float = 0.0005
-    close_cost: float = 0.0015
-    min_cost: float = 5
+class ExchangeKwargs(_fields_of(ExchangeConfig)):
+    """Qlib's backtest exchange_kwargs, same names: ExchangeConfig's."""
 
 
 class Backtest(_Strict):
     start_time: dt.date | None = None  # defaults to the test segment
     end_time: dt.date | None = None
-    account: float = 100_000_000
+    account: float = BacktestConfig.account
     exchange_kwargs: ExchangeKwargs = ExchangeKwargs()
 
     @field_validator("end_time")
@@ -308,7 +302,7 @@ def backtest_config(config: PipelineConfig) -> BacktestConfig:
         **port.strategy.kwargs,
         account=port.backtest.account,
         benchmark=config.benchmark,
-        **port.backtest.exchange_kwargs.model_dump(),
+        exchange=ExchangeConfig(**port.backtest.exchange_kwargs.model_dump()),
     )
 
 

@@ -29,6 +29,10 @@ def _backtest(**keys):
     return lambda raw: raw["port_analysis_config"]["backtest"].update(keys)
 
 
+def _exchange(**kwargs):
+    return lambda raw: raw["port_analysis_config"]["backtest"]["exchange_kwargs"].update(kwargs)
+
+
 def _strategy(**kwargs):
     return lambda raw: raw["port_analysis_config"]["strategy"].update(kwargs=kwargs)
 
@@ -69,6 +73,8 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
         (_strategy(topk=50, n_drop=-1), "got topk 50 and n_drop -1"),
         (_strategy(topk=3), "got topk 3 and n_drop 5"),
         (_strategy(top_k=50), "port_analysis_config.strategy.kwargs.top_k"),
+        (_exchange(deal_price="vwap"), "exchange_kwargs.deal_price: Value error, deal_price='vwap' is not one of"),
+        (_exchange(open_cost="cheap"), "port_analysis_config.backtest.exchange_kwargs.open_cost"),
     ],
 )
 def test_a_bad_config_is_refused_naming_file_and_key(tmp_path, edit, named):
