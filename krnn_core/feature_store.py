@@ -23,6 +23,7 @@ from krnn_core.alpha360 import (
     load_panel,
 )
 from krnn_core.warehouse import replace_rows, replace_rows_streamed, transaction
+from krnn_core.warehouse_reads import read_indexed
 
 FEATURES_TABLE = "alpha360_features"
 LABELS_TABLE = "alpha360_labels"
@@ -180,13 +181,11 @@ def read_features(
 
 def read_labels(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """Raw labels of days [start, end] as a Series indexed by (datetime, instrument)."""
-    frame = con.execute(
+    sql = (
         f"SELECT datetime, instrument, {LABEL_COLUMN} FROM {LABELS_TABLE} WHERE datetime BETWEEN ? AND ? "
-        "ORDER BY datetime, instrument",
-        [start.date(), end.date()],
-    ).df()
-    frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ns]")
-    return frame.set_index(["datetime", "instrument"])[LABEL_COLUMN]
+        "ORDER BY datetime, instrument"
+    )
+    return read_indexed(con, sql, [start.date(), end.date()])[LABEL_COLUMN]
 
 
 def _as_float32(column: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from krnn_core.evaluation import ic_summary
 from krnn_core.warehouse import day_window, describe_window
+from krnn_core.warehouse_reads import read_indexed
 
 
 class NoSignals(LookupError):
@@ -62,11 +63,9 @@ def export_qlib_predictions(
 ) -> int:
     """Pickle the scores as Qlib's `pred.pkl`: a DataFrame indexed by (datetime, instrument), column `score`."""
     window, bounds = day_window(start, end)
-    frame = con.execute(
-        f"SELECT datetime, instrument, score FROM signals WHERE {window} ORDER BY datetime, instrument", bounds
-    ).df()
+    sql = f"SELECT datetime, instrument, score FROM signals WHERE {window} ORDER BY datetime, instrument"
+    frame = read_indexed(con, sql, bounds)
     if frame.empty:
         raise NoSignals(f"no signals {describe_window(start, end)}")
-    frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ns]")
-    frame.set_index(["datetime", "instrument"]).to_pickle(path)
+    frame.to_pickle(path)
     return len(frame)
