@@ -1,7 +1,7 @@
 """Our Alpha360 features, labels and processors against Qlib's handler on real CSI300 prices (2019).
 
-The data is `tests/fixtures/cn_tiny_2019` when present, else `../shared/data/cn_tiny_2019` beside the
-repository. Its instrument folders are upper case, which Qlib cannot read, so both sides read a
+The data is `tests/fixtures/cn_tiny_2019`, a copy of `../shared/data/cn_tiny_2019`.
+Its instrument folders are upper case, which Qlib cannot read, so both sides read a
 lower-case view of it made in a temporary folder (no vwap there: every VWAP column is NaN on both sides).
 """
 
@@ -17,9 +17,8 @@ from krnn_core import qlib_store
 from krnn_core.feature_store import materialize_features, materialize_labels, read_features, read_labels
 from krnn_core.processors import RobustZScoreNorm, cs_rank_norm, drop_na_label, fillna
 from krnn_core.warehouse import connect
+from tests.fixtures import CN_TINY_2019
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCES = (ROOT / "tests" / "fixtures" / "cn_tiny_2019", ROOT.parent / "shared" / "data" / "cn_tiny_2019")
 START, FIT_END, END = pd.Timestamp("2019-01-02"), pd.Timestamp("2019-06-28"), pd.Timestamp("2019-12-31")
 KRNN_INFER = [
     {"class": "RobustZScoreNorm", "kwargs": {"fields_group": "feature", "clip_outlier": True}},
@@ -40,10 +39,7 @@ def lower_case_view(source: Path, target: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
-    source = next((path for path in SOURCES if path.exists()), None)
-    if source is None:
-        pytest.skip(f"no real data fixture at {' or '.join(map(str, SOURCES))}")
-    return lower_case_view(source, tmp_path_factory.mktemp("cn_tiny_2019"))
+    return lower_case_view(CN_TINY_2019, tmp_path_factory.mktemp("cn_tiny_2019"))
 
 
 @pytest.fixture(scope="module")

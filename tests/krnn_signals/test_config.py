@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from krnn_signals.config import DEFAULT_CONFIG, ConfigError, load_config
+from tests.fixtures import CN_TINY_2019
 
 
 def _write(tmp_path: Path, raw: dict) -> Path:
@@ -93,18 +94,17 @@ def test_unreadable_yaml_names_the_file(tmp_path):
         load_config(path)
 
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cn_tiny_2019"
-
-
 def test_a_qlib_folder_source_resolves_its_path(tmp_path):
     from krnn_core.sources.qlib_folder import QlibFolderSource
     from krnn_signals.config import market_source
 
     raw = _default()
     raw["source"] = {"kind": "qlib_folder", "path": "tiny", "suspended_as_missing": False}
-    (tmp_path / "tiny").symlink_to(FIXTURE)
+    (tmp_path / "tiny").symlink_to(CN_TINY_2019)
     config = load_config(_write(tmp_path, raw))
-    assert market_source(config) == QlibFolderSource(FIXTURE, suspended_as_missing=False)  # resolved from the config
+    assert market_source(config) == QlibFolderSource(
+        CN_TINY_2019, suspended_as_missing=False
+    )  # resolved from the config
 
 
 def test_a_csv_source_needs_a_path_and_names_it(tmp_path):
