@@ -45,6 +45,7 @@ class BacktestConfig:
     account: float = 100_000_000
     benchmark: str = "SH000300"
     exchange: ExchangeConfig = ExchangeConfig()
+    region: str = "cn"  # qlib_init's: Qlib's exchange defaults of the region, such as a 100-share trade unit
 
     def __post_init__(self) -> None:
         if self.topk < 1 or not 0 <= self.n_drop <= self.topk:
@@ -108,7 +109,7 @@ def run_backtest(
     dates = scores.index.get_level_values("datetime")
     if not ((dates >= start) & (dates <= end)).any():
         raise ValueError(f"no scores in [{start:%Y-%m-%d}, {end:%Y-%m-%d}]")
-    init_qlib(provider_uri)
+    init_qlib(provider_uri, config.region)
     first, last = _trading_window(start, end)
     report = _qlib_report(scores, first, last, config)
     daily = report[["return", "bench", "cost", "turnover"]].copy()

@@ -296,13 +296,14 @@ def segments(config: PipelineConfig) -> dict[str, tuple]:
 
 
 def backtest_config(config: PipelineConfig) -> BacktestConfig:
-    """Qlib's port_analysis_config as the backtest's settings."""
+    """Qlib's port_analysis_config, the benchmark and qlib_init's region as the backtest's settings."""
     port = config.port_analysis_config
     return BacktestConfig(
         **port.strategy.kwargs,
         account=port.backtest.account,
         benchmark=config.benchmark,
         exchange=ExchangeConfig(**port.backtest.exchange_kwargs.model_dump()),
+        region=config.qlib_init.region,
     )
 
 
