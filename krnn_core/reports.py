@@ -15,15 +15,10 @@ from krnn_core.signals import read_signals
 from krnn_core.warehouse import day_window, describe_window, replace_tables
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS ic_daily (datetime DATE, ic DOUBLE, rank_ic DOUBLE, n INTEGER);
-ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS ic_mean_20 DOUBLE;
-ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS ic_mean_60 DOUBLE;
-ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS rank_ic_mean_20 DOUBLE;
-ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS rank_ic_mean_60 DOUBLE;
+CREATE TABLE IF NOT EXISTS ic_daily (datetime DATE, ic DOUBLE, rank_ic DOUBLE, n INTEGER,
+    ic_mean_20 DOUBLE, ic_mean_60 DOUBLE, rank_ic_mean_20 DOUBLE, rank_ic_mean_60 DOUBLE);
 CREATE TABLE IF NOT EXISTS ic_summary (start_date DATE, end_date DATE, ic DOUBLE, icir DOUBLE,
-    rank_ic DOUBLE, rank_icir DOUBLE, days INTEGER);
-ALTER TABLE ic_summary ADD COLUMN IF NOT EXISTS long_short DOUBLE;
-ALTER TABLE ic_summary ADD COLUMN IF NOT EXISTS turnover DOUBLE;
+    rank_ic DOUBLE, rank_icir DOUBLE, days INTEGER, long_short DOUBLE, turnover DOUBLE);
 CREATE TABLE IF NOT EXISTS ic_decay_daily (datetime DATE, horizon INTEGER, ic DOUBLE, rank_ic DOUBLE, n INTEGER);
 CREATE TABLE IF NOT EXISTS ic_decay (horizon INTEGER, ic DOUBLE, rank_ic DOUBLE, days INTEGER);
 CREATE TABLE IF NOT EXISTS quantile_daily (datetime DATE, q1 DOUBLE, q2 DOUBLE, q3 DOUBLE, q4 DOUBLE, q5 DOUBLE,
@@ -43,7 +38,7 @@ CREATE OR REPLACE VIEW latest_signals AS
 
 
 def ensure_report_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the report tables and views, adding the newer columns to tables of an older layout."""
+    """Create the report tables and views."""
     con.execute(SCHEMA)
     con.execute(VIEWS)
 
