@@ -26,7 +26,7 @@ from krnn_core.model import KRNNConfig
 from krnn_core.sources import MarketSource
 from krnn_core.sources.csv_feed import CsvSource
 from krnn_core.sources.qlib_folder import QlibFolderSource
-from krnn_core.sources.synthetic import SyntheticSource as SyntheticMarketSource
+from krnn_core.sources.synthetic import SyntheticSource
 from krnn_core.synthetic import SyntheticMarket
 from krnn_core.trainer import TrainerConfig
 
@@ -47,7 +47,9 @@ class QlibInit(_Strict):
     region: Literal["cn"] = "cn"
 
 
-class SyntheticSource(_Strict):
+class SyntheticSourceConfig(_Strict):
+    """The embedded synthetic market, generated offline and deterministic from the seed."""
+
     kind: Literal["synthetic"]
     seed: int = 7
     n_instruments: int = Field(360, ge=10)
@@ -71,7 +73,7 @@ class CsvSourceConfig(_Strict):
     path: Path
 
 
-Source = Annotated[SyntheticSource | QlibFolderSourceConfig | CsvSourceConfig, Field(discriminator="kind")]
+Source = Annotated[SyntheticSourceConfig | QlibFolderSourceConfig | CsvSourceConfig, Field(discriminator="kind")]
 
 
 def _fields_of(*sources: type) -> type[_Strict]:
@@ -253,7 +255,7 @@ def _resolve_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
         return path if path.is_absolute() else (base / path).resolve()
 
     source = config.source
-    if not isinstance(source, SyntheticSource):
+    if not isinstance(source, SyntheticSourceConfig):
         source = source.model_copy(update={"path": resolve(source.path)})
     return config.model_copy(
         update={
@@ -287,7 +289,7 @@ def market_source(config: PipelineConfig) -> MarketSource:
         return QlibFolderSource(source.path, source.suspended_as_missing, source.change_in_percent)
     if isinstance(source, CsvSourceConfig):
         return CsvSource(source.path, config.market)
-    return SyntheticMarketSource(synthetic_market(config))
+    return SyntheticSource(synthetic_market(config))
 
 
 def segments(config: PipelineConfig) -> dict[str, tuple]:
