@@ -15,40 +15,12 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from krnn_core.krnn_config import KRNNConfig, TrainerConfig
 from krnn_core.metrics import masked_mse, mean_daily_ic
-from krnn_core.model import KRNN, KRNNConfig
+from krnn_core.model import KRNN
 
 GRAD_CLIP = 3.0  # Qlib's clip_grad_value_ bound
 EVAL_BATCH = 8192
-
-
-@dataclass(frozen=True)
-class TrainerConfig:
-    """Optimisation settings, named and ordered as Qlib's KRNN kwargs; defaults are Qlib's Alpha360 benchmark.
-
-    The source of the config file's optimisation keys (`task.model.kwargs`); each check concerns one field.
-    """
-
-    n_epochs: int = 200
-    lr: float = 0.001
-    metric: str = "loss"  # "loss": valid MSE (Qlib's), "ic": mean daily Pearson IC on valid
-    batch_size: int = 2000
-    early_stop: int = 20  # epochs without a better valid metric before stopping
-    loss: str = "mse"
-    optimizer: str = "adam"  # or "gd": plain SGD, as Qlib
-    GPU: int = 0  # CUDA device index; negative forces the CPU
-    seed: int | None = None  # None draws one, recorded in TrainResult
-    amp: bool = False  # not Qlib's: bfloat16 autocast on CUDA; ignored on the CPU
-
-    def __post_init__(self) -> None:
-        for name, allowed in (("metric", ("loss", "ic")), ("loss", ("mse",)), ("optimizer", ("adam", "gd"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {allowed}")
-        for name in ("n_epochs", "batch_size", "early_stop"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr} must be positive")
 
 
 @dataclass

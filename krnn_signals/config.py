@@ -22,13 +22,12 @@ from pydantic import (
 )
 
 from krnn_core.backtest import BacktestConfig, ExchangeConfig
-from krnn_core.model import KRNNConfig
+from krnn_core.krnn_config import KRNNConfig, TrainerConfig
 from krnn_core.sources import MarketSource
 from krnn_core.sources.csv_feed import CsvSource
 from krnn_core.sources.qlib_folder import QlibFolderSource
 from krnn_core.sources.synthetic import SyntheticSource
 from krnn_core.synthetic import SyntheticMarket
-from krnn_core.trainer import TrainerConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 CONFIG_ENV = "KRNN_CONFIG"
