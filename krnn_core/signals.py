@@ -12,11 +12,11 @@ from krnn_core.alpha360 import ALPHA360_COLUMNS
 from krnn_core.feature_store import read_features
 from krnn_core.model_versions import LoadedModel, load_artifact, model_version_for
 from krnn_core.processors import fillna
+from krnn_core.tables import SIGNALS_TABLE
 from krnn_core.trainer import predict
 from krnn_core.warehouse import replace_rows
 from krnn_core.warehouse_reads import read_indexed
 
-SIGNALS_TABLE = "signals"
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {SIGNALS_TABLE} (
     datetime DATE NOT NULL, instrument VARCHAR NOT NULL, score DOUBLE NOT NULL,
