@@ -120,7 +120,7 @@ def write_features(
     end: pd.Timestamp,
 ) -> int:
     """Replace the features of days [start, end] with these (index, rows x 360) chunks, in one transaction."""
-    tables = (_arrow_rows(index, x) for index, x in chunks)
+    tables = (arrow_rows(index, x) for index, x in chunks)
     window = [start.date(), end.date()]
     with _uncompressed(con):
         # for backfills and re-execution, delete all existing rows of the window first
@@ -142,7 +142,7 @@ def _uncompressed(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute(f"SET force_compression = '{previous}'")
 
 
-def _arrow_rows(index: pd.MultiIndex, x: np.ndarray) -> pa.Table:
+def arrow_rows(index: pd.MultiIndex, x: np.ndarray) -> pa.Table:
     """One chunk as an Arrow table of (datetime, instrument, x FLOAT[360]), without copying x."""
     days = index.get_level_values("datetime").to_numpy().astype("datetime64[D]")
     values = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(x, np.float32).ravel()), x.shape[1])

@@ -81,8 +81,8 @@ def train_model_version(
     """Train KRNN on the windows' data and save the artifact; the `model_versions` row to record."""
     started = time.monotonic()
     model_config, trainer_config = split_qlib_kwargs(model_kwargs)
-    norm = RobustZScoreNorm.fit(train.x)  # fitted on the train window only, like Qlib's fit_start/fit_end
-    result = train_krnn(model_config, trainer_config, _learn_set(train, norm), _learn_set(valid, norm), log)
+    norm, train_set, valid_set = learn_sets(train, valid)
+    result = train_krnn(model_config, trainer_config, train_set, valid_set, log)
     version = model_version_id(model_kwargs, windows.as_dict(), result.seed)
     path, sha256 = save_artifact(model_dir, version, result.state_dict, norm, ALPHA360_COLUMNS, model_kwargs)
     row = {
@@ -122,6 +122,12 @@ def _matured(data: FeatureMatrix, name: str, window: tuple[pd.Timestamp, pd.Time
             f"no alpha360_labels stored for {len(missing)} days of the {name} window, first {missing[0].date()}"
         )
     return data
+
+
+def learn_sets(train: FeatureMatrix, valid: FeatureMatrix) -> tuple[RobustZScoreNorm, TrainingSet, TrainingSet]:
+    """Qlib's processors fitted on the train window only (its fit_start/fit_end) and applied to both windows."""
+    norm = RobustZScoreNorm.fit(train.x)
+    return norm, _learn_set(train, norm), _learn_set(valid, norm)
 
 
 def _learn_set(data: FeatureMatrix, norm: RobustZScoreNorm) -> TrainingSet:
