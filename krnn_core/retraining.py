@@ -46,12 +46,12 @@ def rolling_windows(
     the number of trading days between the test segment's start and the period's start; `expanding`
     keeps the train start fixed. The valid window is cut so its labels matured before the period.
     """
-    first = _position(calendar, period_start)
-    shift = first - _position(calendar, pd.Timestamp(segments["test"][0]))
+    first = _first_on_or_after(calendar, period_start)
+    shift = first - _first_on_or_after(calendar, pd.Timestamp(segments["test"][0]))
     if shift < 0:
         raise ValueError(f"retraining period {period_start.date()} starts before the test segment")
-    train_start, train_end = (_position(calendar, pd.Timestamp(day)) for day in segments["train"])
-    valid_start, valid_end = (_position(calendar, pd.Timestamp(day)) + shift for day in segments["valid"])
+    train_start, train_end = (_first_on_or_after(calendar, pd.Timestamp(day)) for day in segments["train"])
+    valid_start, valid_end = (_first_on_or_after(calendar, pd.Timestamp(day)) + shift for day in segments["valid"])
     if rtype == "sliding":
         train_start += shift
     # trained after the close of the day before the period, the model sees labels of days up to 2 before that
@@ -138,7 +138,7 @@ def _learn_set(data: FeatureMatrix, norm: RobustZScoreNorm) -> TrainingSet:
     return TrainingSet(x=x, y=cs_rank_norm(data.y[keep], day), day=day)
 
 
-def _position(calendar: pd.DatetimeIndex, day: pd.Timestamp) -> int:
+def _first_on_or_after(calendar: pd.DatetimeIndex, day: pd.Timestamp) -> int:
     """Position of the first trading day on or after `day`."""
     pos = int(calendar.searchsorted(day))
     if pos >= len(calendar):
