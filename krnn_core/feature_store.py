@@ -22,7 +22,7 @@ from krnn_core.alpha360 import (
     labels_block,
     load_panel,
 )
-from krnn_core.warehouse import replace_rows, replace_rows_streamed, transaction
+from krnn_core.warehouse import replace_rows, replace_rows_streamed
 from krnn_core.warehouse_reads import read_indexed
 
 FEATURES_TABLE = "alpha360_features"
@@ -90,27 +90,8 @@ def materialize_labels(
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the feature and label tables and views, moving a feature table of an earlier layout into x."""
-    query = "SELECT list(column_name) FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema()"
-    columns = con.execute(query, [FEATURES_TABLE]).fetchone()[0]
-    if columns and columns != ["datetime", "instrument", "x"]:
-        # 360 FLOAT columns (the first layout) or x plus 360 generated columns (the second)
-        _migrate_table(con, "x" if "x" in columns else f"[{', '.join(ALPHA360_COLUMNS)}]")
+    """Create the feature and label tables and their views."""
     con.execute(SCHEMA)
-
-
-def _migrate_table(con: duckdb.DuckDBPyConnection, values: str) -> None:
-    """Rewrite the feature table as (datetime, instrument, x), x built by the SQL `values`, in one transaction."""
-    with transaction(con):
-        con.execute(f"DROP VIEW IF EXISTS {LONG_VIEW}")  # views bind to the table being renamed
-        con.execute(f"DROP VIEW IF EXISTS {NAMED_VIEW}")
-        con.execute(f"ALTER TABLE {FEATURES_TABLE} RENAME TO {FEATURES_TABLE}_old")
-        con.execute(SCHEMA)
-        con.execute(
-            f"INSERT INTO {FEATURES_TABLE} (datetime, instrument, x) SELECT datetime, instrument, "
-            f"{values}::FLOAT[{len(ALPHA360_COLUMNS)}] FROM {FEATURES_TABLE}_old ORDER BY datetime, instrument"
-        )
-        con.execute(f"DROP TABLE {FEATURES_TABLE}_old")
 
 
 def write_features(
