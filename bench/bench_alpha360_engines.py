@@ -26,8 +26,8 @@ from krnn_core.alpha360 import FIELDS, LAGS, alpha360_chunks, load_panel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_features import imported  # noqa: E402  the same import of the folder as the feature bench
+from shared_data import CSI300_2015_2019  # noqa: E402
 
-DEFAULT_PROVIDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "cn_csi300_2015_2019"
 _WINDOW = f"(PARTITION BY instrument ORDER BY position ROWS {LAGS - 1} PRECEDING)"
 # a lag before the instrument's first stored day is missing: pad the window to 60 on the old side
 _LAGGED = ", ".join(
@@ -72,7 +72,7 @@ def duckdb_engine(panel) -> tuple[float, np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--provider", type=Path, default=DEFAULT_PROVIDER)
+    parser.add_argument("--provider", type=Path, default=CSI300_2015_2019)
     parser.add_argument("--market", default="csi300")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-engines-") as folder:

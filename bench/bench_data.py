@@ -14,9 +14,7 @@ from pathlib import Path
 
 from krnn_core import qlib_store
 from krnn_core.sources.qlib_folder import QlibFolderSource
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "cn_csi300_2015_2019"
+from shared_data import CSI300_2015_2019
 
 
 def bench(source_path: Path) -> dict[str, float | int]:
@@ -40,7 +38,7 @@ def bench(source_path: Path) -> dict[str, float | int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--source", type=Path, default=CSI300_2015_2019)
     print(json.dumps(bench(parser.parse_args().source)))
 
 

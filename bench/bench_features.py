@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shared_data import CSI300_2015_2019
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PROVIDER = ROOT.parent / "shared" / "data" / "cn_csi300_2015_2019"
 
 
 def imported(source: Path, target: Path) -> Path:
@@ -99,7 +100,7 @@ def child(side: str, args: argparse.Namespace, provider: Path, work: Path) -> di
 def main() -> None:
     """Parse the arguments; as the parent, run both children and print the summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--provider", type=Path, default=DEFAULT_PROVIDER)
+    parser.add_argument("--provider", type=Path, default=CSI300_2015_2019)
     parser.add_argument("--market", default="csi300")
     parser.add_argument("--start")
     parser.add_argument("--end")

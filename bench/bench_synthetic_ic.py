@@ -12,15 +12,19 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
-from krnn_core.alpha360 import alpha360_block, labels_block, load_panel
+from krnn_core import qlib_store
+from krnn_core.feature_store import FeatureMatrix, materialize_features, materialize_labels, read_features
 from krnn_core.metrics import mean_daily_ic
 from krnn_core.model import KRNNConfig
-from krnn_core.processors import RobustZScoreNorm, cs_rank_norm, fillna
+from krnn_core.processors import fillna
+from krnn_core.retraining import learn_sets
 from krnn_core.synthetic import SyntheticMarket, oracle_ic, write_market
 from krnn_core.trainer import TrainerConfig, TrainingSet, predict, train_krnn
 
@@ -32,30 +36,23 @@ WINDOWS = {
 END = "2022-07-08"  # the test window's labels need two more closes
 
 
-def windows_rows(provider: Path, market: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(raw Alpha360 rows, raw label, day id) of each window, straight from the Qlib folder."""
-    panel = load_panel(provider, market)
-    out = {}
-    for name, (start, end) in WINDOWS.items():
-        first = int(panel.calendar.searchsorted(pd.Timestamp(start)))
-        last = int(panel.calendar.searchsorted(pd.Timestamp(end), side="right")) - 1
-        index, x = alpha360_block(panel, first, last)
-        y = labels_block(panel, first, last).reindex(index).to_numpy(np.float32)
-        out[name] = (x, y, pd.factorize(index.get_level_values("datetime"))[0])
-    return out
+def windows_data(provider: Path, market: str) -> dict[str, FeatureMatrix]:
+    """Raw Alpha360 rows and labels of each window, materialized and read back as the pipeline does."""
+    calendar = qlib_store.read_calendar(provider)
+    con = duckdb.connect()
+    first, last = pd.Timestamp(WINDOWS["train"][0]), pd.Timestamp(WINDOWS["test"][1])
+    materialize_features(con, provider, market, first, last)
+    materialize_labels(con, provider, market, first, calendar[-1])
+    return {name: read_features(con, *map(pd.Timestamp, window), with_labels=True) for name, window in WINDOWS.items()}
 
 
-def learn_sets(rows: dict, permute: np.ndarray | None) -> tuple[TrainingSet, TrainingSet, TrainingSet]:
-    """Qlib's processors (RobustZScoreNorm + Fillna, DropnaLabel + CSRankNorm); the test label stays raw."""
-    norm = RobustZScoreNorm.fit(rows["train"][0])
-    sets = []
-    for name, (x, y, day) in rows.items():
-        keep = np.isfinite(y)
-        x = fillna(norm(x[keep]))
-        x = x if permute is None else np.ascontiguousarray(x[:, permute])
-        y = y[keep] if name == "test" else cs_rank_norm(y[keep], day[keep])
-        sets.append(TrainingSet(x=x, y=y, day=day[keep]))
-    return tuple(sets)
+def processed(data: dict[str, FeatureMatrix], permute: np.ndarray | None) -> tuple[TrainingSet, ...]:
+    """Train and valid through the pipeline's processors; test normalized alike, its label raw."""
+    norm, train, valid = learn_sets(data["train"], data["valid"])
+    test = data["test"]
+    day = pd.factorize(test.index.get_level_values("datetime"))[0]
+    sets = (train, valid, TrainingSet(x=fillna(norm(test.x)), y=test.y, day=day))  # unlabelled rows: no IC pair
+    return sets if permute is None else tuple(replace(s, x=np.ascontiguousarray(s.x[:, permute])) for s in sets)
 
 
 def qlib_layout() -> np.ndarray:
@@ -78,11 +75,11 @@ def main() -> None:
     market = SyntheticMarket(seed=5, n_instruments=args.instruments, n_members=args.instruments * 5 // 6)
     with tempfile.TemporaryDirectory() as folder:
         write_market(folder, market, END)
-        rows = windows_rows(Path(folder), market.market)
+        data = windows_data(Path(folder), market.market)
     oracle = oracle_ic(market, *WINDOWS["test"])
     result = {"oracle_ic": round(oracle, 4)}
     for layout, permute in (("ours", None), ("qlib_layout", qlib_layout())):
-        sets = learn_sets(rows, permute)
+        sets = processed(data, permute)
         ics = [test_ic(sets, seed) for seed in args.seeds]
         print(layout, [round(ic, 4) for ic in ics], flush=True)
         mean = float(np.mean(ics))

@@ -26,12 +26,12 @@ import torch
 
 from krnn_core.evaluation import daily_ic, ic_summary
 from krnn_core.trainer import TrainingSet, predict, split_qlib_kwargs, train_krnn, training_device
+from shared_data import CSI300_2015_2019
 
 BENCHMARK_KWARGS = {  # Qlib's examples/benchmarks/KRNN/workflow_config_krnn_Alpha360.yaml
     "fea_dim": 6, "cnn_dim": 8, "cnn_kernel_size": 3, "rnn_dim": 8, "rnn_dups": 2, "rnn_layers": 2,
     "n_epochs": 200, "lr": 0.001, "early_stop": 20, "batch_size": 2000, "metric": "loss", "GPU": 0,
 }  # fmt: skip
-DEFAULT_PROVIDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "cn_csi300_2015_2019"
 
 
 def lower_case_view(provider: Path, folder: Path) -> Path:
@@ -155,7 +155,7 @@ def full_run(kwargs: dict, dataset, train: TrainingSet, valid: TrainingSet, args
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--provider", type=Path, default=DEFAULT_PROVIDER)
+    parser.add_argument("--provider", type=Path, default=CSI300_2015_2019)
     parser.add_argument("--market", default="csi300")
     parser.add_argument("--train", nargs=2, default=["2015-01-05", "2017-12-31"], metavar=("S", "E"))
     parser.add_argument("--valid", nargs=2, default=["2018-01-01", "2018-12-31"], metavar=("S", "E"))

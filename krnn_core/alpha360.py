@@ -23,7 +23,6 @@ FIELDS = ("close", "open", "high", "low", "vwap", "volume")
 LAGS = 60
 ALPHA360_COLUMNS = [f"{field.upper()}{lag}" for field in FIELDS for lag in range(LAGS - 1, -1, -1)]
 LABEL_COLUMN = "LABEL0"
-LABEL_EXPRESSION = "Ref($close, -2)/Ref($close, -1) - 1"
 LABEL_HORIZON = 2  # the label of day t needs the close of t+2
 _VOLUME_EPS = np.float32(1e-12)
 _CHUNK_VALUES = 1 << 24  # float32 values per computed chunk (64 MiB): bounds the peak memory of long ranges

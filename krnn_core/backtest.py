@@ -8,7 +8,7 @@ holds what the portfolio earned from the close of d-1 to the close of d, less th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,18 +22,34 @@ RISK_KEYS = ("annualized_return", "information_ratio", "max_drawdown")
 
 
 @dataclass(frozen=True)
-class BacktestConfig:
-    """TopkDropout and exchange settings, named as in Qlib's strategy and `exchange_kwargs`."""
+class ExchangeConfig:
+    """Qlib's backtest `exchange_kwargs`, same names; the source of the config file's keys."""
 
-    topk: int = 50
-    n_drop: int = 5
-    account: float = 100_000_000
-    benchmark: str = "SH000300"
     limit_threshold: float = 0.095
     deal_price: str = "close"
     open_cost: float = 0.0005
     close_cost: float = 0.0015
     min_cost: float = 5
+
+    def __post_init__(self) -> None:
+        if self.deal_price not in ("close", "open"):
+            raise ValueError(f"deal_price={self.deal_price!r} is not one of ('close', 'open')")
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """TopkDropoutStrategy's kwargs, the account, the benchmark and the exchange, named as in Qlib."""
+
+    topk: int = 50
+    n_drop: int = 5
+    account: float = 100_000_000
+    benchmark: str = "SH000300"
+    exchange: ExchangeConfig = ExchangeConfig()
+    region: str = "cn"  # qlib_init's: Qlib's exchange defaults of the region, such as a 100-share trade unit
+
+    def __post_init__(self) -> None:
+        if self.topk < 1 or not 0 <= self.n_drop <= self.topk:
+            raise ValueError(f"needs 1 <= topk and 0 <= n_drop <= topk, got topk {self.topk} and n_drop {self.n_drop}")
 
 
 def _trading_window(start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -57,15 +73,8 @@ def _qlib_report(scores: pd.Series, start: pd.Timestamp, end: pd.Timestamp, conf
     from qlib.contrib.strategy import TopkDropoutStrategy
 
     strategy = TopkDropoutStrategy(signal=scores, topk=config.topk, n_drop=config.n_drop)
-    exchange_kwargs = {
-        # The strategy only ever trades scored names, so only their quotes are loaded.
-        "codes": sorted(scores.index.get_level_values("instrument").unique()),
-        "limit_threshold": config.limit_threshold,
-        "deal_price": config.deal_price,
-        "open_cost": config.open_cost,
-        "close_cost": config.close_cost,
-        "min_cost": config.min_cost,
-    }
+    # The strategy only ever trades scored names, so only their quotes are loaded.
+    exchange_kwargs = {"codes": sorted(scores.index.get_level_values("instrument").unique())} | asdict(config.exchange)
     report, _positions = backtest_daily(
         start_time=start,
         end_time=end,
@@ -100,7 +109,7 @@ def run_backtest(
     dates = scores.index.get_level_values("datetime")
     if not ((dates >= start) & (dates <= end)).any():
         raise ValueError(f"no scores in [{start:%Y-%m-%d}, {end:%Y-%m-%d}]")
-    init_qlib(provider_uri)
+    init_qlib(provider_uri, config.region)
     first, last = _trading_window(start, end)
     report = _qlib_report(scores, first, last, config)
     daily = report[["return", "bench", "cost", "turnover"]].copy()

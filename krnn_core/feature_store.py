@@ -22,7 +22,8 @@ from krnn_core.alpha360 import (
     labels_block,
     load_panel,
 )
-from krnn_core.warehouse import replace_rows, replace_rows_streamed, transaction
+from krnn_core.warehouse import replace_rows, replace_rows_streamed
+from krnn_core.warehouse_reads import read_indexed
 
 FEATURES_TABLE = "alpha360_features"
 LABELS_TABLE = "alpha360_labels"
@@ -89,27 +90,8 @@ def materialize_labels(
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the feature and label tables and views, moving a feature table of an earlier layout into x."""
-    query = "SELECT list(column_name) FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema()"
-    columns = con.execute(query, [FEATURES_TABLE]).fetchone()[0]
-    if columns and columns != ["datetime", "instrument", "x"]:
-        # 360 FLOAT columns (the first layout) or x plus 360 generated columns (the second)
-        _migrate_table(con, "x" if "x" in columns else f"[{', '.join(ALPHA360_COLUMNS)}]")
+    """Create the feature and label tables and their views."""
     con.execute(SCHEMA)
-
-
-def _migrate_table(con: duckdb.DuckDBPyConnection, values: str) -> None:
-    """Rewrite the feature table as (datetime, instrument, x), x built by the SQL `values`, in one transaction."""
-    with transaction(con):
-        con.execute(f"DROP VIEW IF EXISTS {LONG_VIEW}")  # views bind to the table being renamed
-        con.execute(f"DROP VIEW IF EXISTS {NAMED_VIEW}")
-        con.execute(f"ALTER TABLE {FEATURES_TABLE} RENAME TO {FEATURES_TABLE}_old")
-        con.execute(SCHEMA)
-        con.execute(
-            f"INSERT INTO {FEATURES_TABLE} (datetime, instrument, x) SELECT datetime, instrument, "
-            f"{values}::FLOAT[{len(ALPHA360_COLUMNS)}] FROM {FEATURES_TABLE}_old ORDER BY datetime, instrument"
-        )
-        con.execute(f"DROP TABLE {FEATURES_TABLE}_old")
 
 
 def write_features(
@@ -119,7 +101,7 @@ def write_features(
     end: pd.Timestamp,
 ) -> int:
     """Replace the features of days [start, end] with these (index, rows x 360) chunks, in one transaction."""
-    tables = (_arrow_rows(index, x) for index, x in chunks)
+    tables = (arrow_rows(index, x) for index, x in chunks)
     window = [start.date(), end.date()]
     with _uncompressed(con):
         # for backfills and re-execution, delete all existing rows of the window first
@@ -141,7 +123,7 @@ def _uncompressed(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute(f"SET force_compression = '{previous}'")
 
 
-def _arrow_rows(index: pd.MultiIndex, x: np.ndarray) -> pa.Table:
+def arrow_rows(index: pd.MultiIndex, x: np.ndarray) -> pa.Table:
     """One chunk as an Arrow table of (datetime, instrument, x FLOAT[360]), without copying x."""
     days = index.get_level_values("datetime").to_numpy().astype("datetime64[D]")
     values = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(x, np.float32).ravel()), x.shape[1])
@@ -180,13 +162,11 @@ def read_features(
 
 def read_labels(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """Raw labels of days [start, end] as a Series indexed by (datetime, instrument)."""
-    frame = con.execute(
+    sql = (
         f"SELECT datetime, instrument, {LABEL_COLUMN} FROM {LABELS_TABLE} WHERE datetime BETWEEN ? AND ? "
-        "ORDER BY datetime, instrument",
-        [start.date(), end.date()],
-    ).df()
-    frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ns]")
-    return frame.set_index(["datetime", "instrument"])[LABEL_COLUMN]
+        "ORDER BY datetime, instrument"
+    )
+    return read_indexed(con, sql, [start.date(), end.date()])[LABEL_COLUMN]
 
 
 def _as_float32(column: np.ndarray) -> np.ndarray:

@@ -10,44 +10,11 @@ so the last GRU step is day t. The K GRUs keep Qlib's separate parameters but ru
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 
 from krnn_core.fused_gru import fused_gru
-
-INPUT_DIM = 360  # Alpha360: 6 fields x 60 daily lags
-
-
-@dataclass(frozen=True)
-class KRNNConfig:
-    """KRNN hyper-parameters, named as Qlib's KRNN kwargs; defaults are Qlib's Alpha360 benchmark."""
-
-    fea_dim: int = 6  # fields per day
-    cnn_dim: int = 8
-    cnn_kernel_size: int = 3
-    rnn_dim: int = 8
-    rnn_dups: int = 2  # parallel GRUs whose hidden states are averaged
-    rnn_layers: int = 2
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.fea_dim < 1 or INPUT_DIM % self.fea_dim:
-            raise ValueError(f"fea_dim={self.fea_dim} must divide the {INPUT_DIM} Alpha360 columns")
-        if self.cnn_kernel_size < 1 or self.cnn_kernel_size % 2 == 0:
-            # (k - 1) // 2 padding keeps the sequence length only for an odd kernel
-            raise ValueError(f"cnn_kernel_size={self.cnn_kernel_size} must be a positive odd number")
-        for name in ("cnn_dim", "rnn_dim", "rnn_dups", "rnn_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout} must lie in [0, 1)")
-
-    @property
-    def lags(self) -> int:
-        """Days in one Alpha360 row."""
-        return INPUT_DIM // self.fea_dim
+from krnn_core.krnn_config import INPUT_DIM, KRNNConfig
 
 
 class KRNN(nn.Module):

@@ -1,7 +1,7 @@
 """Qlib's Alpha360 processors on numpy arrays, with Qlib's exact semantics.
 
 Features: RobustZScoreNorm (fitted on the training window, clipped to +-3) then Fillna(0).
-Labels: DropnaLabel then CSRankNorm, as `qlib.data.dataset.processor` applies them for Alpha360.
+Labels: CSRankNorm, on the rows Qlib's DropnaLabel keeps (retraining.learn_sets applies both).
 """
 
 from __future__ import annotations
@@ -53,12 +53,6 @@ class RobustZScoreNorm:
 def fillna(x: np.ndarray) -> np.ndarray:
     """Copy of x with NaN replaced by 0, as Qlib's Fillna (infinities are kept)."""
     return np.where(np.isnan(x), np.zeros((), dtype=x.dtype), x)
-
-
-def drop_na_label(label: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The rows whose label is present, of the label and of each array, as Qlib's DropnaLabel."""
-    keep = ~np.isnan(label)  # (n,)
-    return (label[keep], *(a[keep] for a in arrays))
 
 
 def cs_rank_norm(label: np.ndarray, day_ids: np.ndarray) -> np.ndarray:

@@ -5,8 +5,9 @@ instruments/<market>.txt CODE<TAB>start<TAB>end, one line per membership range
 features/<code>/<field>.day.bin  little-endian float32: calendar index of the first value, then
                                  one value per calendar day (NaN for a missing bar)
 
-Every write goes to a temporary file in the target folder and is then renamed over the target,
-so a reader, or a process killed mid-write, never sees half a file.
+A write to a published folder goes to a temporary file in the target folder and is then renamed over
+the target, so a reader, or a process killed mid-write, never sees half a file. `write_field(...,
+unpublished=True)`, for a version no reader sees yet, unlinks the file and writes a new one in place.
 """
 
 from __future__ import annotations

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import duckdb
 
+from krnn_core.feature_store import FEATURES_TABLE
+
 # the raw feature store is large and is read by the pipeline, not by people during a backfill
-NOT_SERVED = ("alpha360_features",)
+NOT_SERVED = (FEATURES_TABLE,)
 
 
 def snapshot_path(database: Path) -> Path:

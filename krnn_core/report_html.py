@@ -17,6 +17,7 @@ from krnn_core.backtest import EXCESS_COLUMNS, RISK_KEYS, cumulative_excess_plot
 from krnn_core.factor_report import FactorReport
 from krnn_core.plots import data_uri, ic_decay_plot, ic_series_plot, quantile_returns_plot
 from krnn_core.reports import signal_window
+from krnn_core.warehouse_reads import read_indexed
 
 STYLE = """body{font-family:sans-serif;max-width:1040px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}
@@ -25,9 +26,7 @@ img{max-width:100%}"""
 
 def _daily(con: duckdb.DuckDBPyConnection, table: str, start: dt.date, end: dt.date, index: list[str]) -> pd.DataFrame:
     """Rows of a stored daily report table inside the window, indexed like the report frames."""
-    frame = con.execute(f"SELECT * FROM {table} WHERE datetime BETWEEN ? AND ? ORDER BY ALL", [start, end]).df()
-    frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ns]")
-    return frame.set_index(index)
+    return read_indexed(con, f"SELECT * FROM {table} WHERE datetime BETWEEN ? AND ? ORDER BY ALL", [start, end], index)
 
 
 def load_factor_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> FactorReport:

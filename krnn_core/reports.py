@@ -10,20 +10,15 @@ import pandas as pd
 
 from krnn_core.backtest import BacktestConfig, run_backtest
 from krnn_core.factor_report import HORIZONS, FactorReport, factor_report
-from krnn_core.feature_store import read_labels
-from krnn_core.signals import read_signals
+from krnn_core.feature_store import LABELS_TABLE, read_labels
+from krnn_core.signals import SIGNALS_TABLE, read_signals
 from krnn_core.warehouse import day_window, describe_window, replace_tables
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS ic_daily (datetime DATE, ic DOUBLE, rank_ic DOUBLE, n INTEGER);
-ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS ic_mean_20 DOUBLE;
-ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS ic_mean_60 DOUBLE;
-ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS rank_ic_mean_20 DOUBLE;
-ALTER TABLE ic_daily ADD COLUMN IF NOT EXISTS rank_ic_mean_60 DOUBLE;
+CREATE TABLE IF NOT EXISTS ic_daily (datetime DATE, ic DOUBLE, rank_ic DOUBLE, n INTEGER,
+    ic_mean_20 DOUBLE, ic_mean_60 DOUBLE, rank_ic_mean_20 DOUBLE, rank_ic_mean_60 DOUBLE);
 CREATE TABLE IF NOT EXISTS ic_summary (start_date DATE, end_date DATE, ic DOUBLE, icir DOUBLE,
-    rank_ic DOUBLE, rank_icir DOUBLE, days INTEGER);
-ALTER TABLE ic_summary ADD COLUMN IF NOT EXISTS long_short DOUBLE;
-ALTER TABLE ic_summary ADD COLUMN IF NOT EXISTS turnover DOUBLE;
+    rank_ic DOUBLE, rank_icir DOUBLE, days INTEGER, long_short DOUBLE, turnover DOUBLE);
 CREATE TABLE IF NOT EXISTS ic_decay_daily (datetime DATE, horizon INTEGER, ic DOUBLE, rank_ic DOUBLE, n INTEGER);
 CREATE TABLE IF NOT EXISTS ic_decay (horizon INTEGER, ic DOUBLE, rank_ic DOUBLE, days INTEGER);
 CREATE TABLE IF NOT EXISTS quantile_daily (datetime DATE, q1 DOUBLE, q2 DOUBLE, q3 DOUBLE, q4 DOUBLE, q5 DOUBLE,
@@ -35,15 +30,15 @@ CREATE TABLE IF NOT EXISTS backtest_daily (datetime DATE, "return" DOUBLE, bench
 CREATE TABLE IF NOT EXISTS backtest_summary (start_date DATE, end_date DATE, metric VARCHAR, value DOUBLE);
 """
 # views need the signals table, which exists once any report can run
-VIEWS = """
+VIEWS = f"""
 CREATE OR REPLACE VIEW latest_signals AS
-    SELECT datetime, rank, instrument, score, model_version FROM signals
-    WHERE datetime = (SELECT max(datetime) FROM signals) ORDER BY rank;
+    SELECT datetime, rank, instrument, score, model_version FROM {SIGNALS_TABLE}
+    WHERE datetime = (SELECT max(datetime) FROM {SIGNALS_TABLE}) ORDER BY rank;
 """
 
 
 def ensure_report_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the report tables and views, adding the newer columns to tables of an older layout."""
+    """Create the report tables and views."""
     con.execute(SCHEMA)
     con.execute(VIEWS)
 
@@ -53,7 +48,8 @@ def signal_window(
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The report window: [start, end] (None: open) cut to the days that have signals."""
     window, bounds = day_window(start, end)
-    first, last = con.execute(f"SELECT min(datetime), max(datetime) FROM signals WHERE {window}", bounds).fetchone()
+    sql = f"SELECT min(datetime), max(datetime) FROM {SIGNALS_TABLE} WHERE {window}"
+    first, last = con.execute(sql, bounds).fetchone()
     if first is None:
         raise ValueError(f"no signals {describe_window(start, end)}: materialize the signals first")
     return pd.Timestamp(first), pd.Timestamp(last)
@@ -62,7 +58,7 @@ def signal_window(
 def _decay_label_end(con: duckdb.DuckDBPyConnection, end: pd.Timestamp) -> pd.Timestamp:
     """The last label day the longest horizon of a score day `end` needs, or the last stored one before it."""
     last = con.execute(
-        "SELECT max(datetime) FROM (SELECT DISTINCT datetime FROM alpha360_labels WHERE datetime >= ? "
+        f"SELECT max(datetime) FROM (SELECT DISTINCT datetime FROM {LABELS_TABLE} WHERE datetime >= ? "
         "ORDER BY datetime LIMIT ?)",
         [end.date(), max(HORIZONS)],
     ).fetchone()[0]

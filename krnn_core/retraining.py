@@ -46,12 +46,12 @@ def rolling_windows(
     the number of trading days between the test segment's start and the period's start; `expanding`
     keeps the train start fixed. The valid window is cut so its labels matured before the period.
     """
-    first = _position(calendar, period_start)
-    shift = first - _position(calendar, pd.Timestamp(segments["test"][0]))
+    first = _first_on_or_after(calendar, period_start)
+    shift = first - _first_on_or_after(calendar, pd.Timestamp(segments["test"][0]))
     if shift < 0:
         raise ValueError(f"retraining period {period_start.date()} starts before the test segment")
-    train_start, train_end = (_position(calendar, pd.Timestamp(day)) for day in segments["train"])
-    valid_start, valid_end = (_position(calendar, pd.Timestamp(day)) + shift for day in segments["valid"])
+    train_start, train_end = (_first_on_or_after(calendar, pd.Timestamp(day)) for day in segments["train"])
+    valid_start, valid_end = (_first_on_or_after(calendar, pd.Timestamp(day)) + shift for day in segments["valid"])
     if rtype == "sliding":
         train_start += shift
     # trained after the close of the day before the period, the model sees labels of days up to 2 before that
@@ -81,8 +81,8 @@ def train_model_version(
     """Train KRNN on the windows' data and save the artifact; the `model_versions` row to record."""
     started = time.monotonic()
     model_config, trainer_config = split_qlib_kwargs(model_kwargs)
-    norm = RobustZScoreNorm.fit(train.x)  # fitted on the train window only, like Qlib's fit_start/fit_end
-    result = train_krnn(model_config, trainer_config, _learn_set(train, norm), _learn_set(valid, norm), log)
+    norm, train_set, valid_set = learn_sets(train, valid)
+    result = train_krnn(model_config, trainer_config, train_set, valid_set, log)
     version = model_version_id(model_kwargs, windows.as_dict(), result.seed)
     path, sha256 = save_artifact(model_dir, version, result.state_dict, norm, ALPHA360_COLUMNS, model_kwargs)
     row = {
@@ -124,6 +124,12 @@ def _matured(data: FeatureMatrix, name: str, window: tuple[pd.Timestamp, pd.Time
     return data
 
 
+def learn_sets(train: FeatureMatrix, valid: FeatureMatrix) -> tuple[RobustZScoreNorm, TrainingSet, TrainingSet]:
+    """Qlib's processors fitted on the train window only (its fit_start/fit_end) and applied to both windows."""
+    norm = RobustZScoreNorm.fit(train.x)
+    return norm, _learn_set(train, norm), _learn_set(valid, norm)
+
+
 def _learn_set(data: FeatureMatrix, norm: RobustZScoreNorm) -> TrainingSet:
     """Qlib's learn processors: DropnaLabel, then CSRankNorm; features RobustZScoreNorm + Fillna."""
     keep = np.isfinite(data.y)
@@ -132,7 +138,7 @@ def _learn_set(data: FeatureMatrix, norm: RobustZScoreNorm) -> TrainingSet:
     return TrainingSet(x=x, y=cs_rank_norm(data.y[keep], day), day=day)
 
 
-def _position(calendar: pd.DatetimeIndex, day: pd.Timestamp) -> int:
+def _first_on_or_after(calendar: pd.DatetimeIndex, day: pd.Timestamp) -> int:
     """Position of the first trading day on or after `day`."""
     pos = int(calendar.searchsorted(day))
     if pos >= len(calendar):

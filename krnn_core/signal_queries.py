@@ -9,7 +9,9 @@ import duckdb
 import pandas as pd
 
 from krnn_core.evaluation import ic_summary
+from krnn_core.tables import SIGNALS_TABLE
 from krnn_core.warehouse import day_window, describe_window
+from krnn_core.warehouse_reads import read_indexed
 
 
 class NoSignals(LookupError):
@@ -18,7 +20,7 @@ class NoSignals(LookupError):
 
 def signal_days(con: duckdb.DuckDBPyConnection) -> pd.DatetimeIndex:
     """Every day that has signals, ascending."""
-    days = con.execute("SELECT DISTINCT datetime FROM signals ORDER BY 1").fetchall()
+    days = con.execute(f"SELECT DISTINCT datetime FROM {SIGNALS_TABLE} ORDER BY 1").fetchall()
     if not days:
         raise NoSignals("no signals stored yet: run `make demo` or materialize the signals asset")
     return pd.DatetimeIndex([day for (day,) in days])
@@ -32,7 +34,8 @@ def top_signals(con: duckdb.DuckDBPyConnection, day: dt.date | None, top: int) -
         nearest = days[abs(days - wanted).argmin()]
         raise NoSignals(f"no signals for {wanted.date()}; the nearest day with signals is {nearest.date()}")
     return con.execute(
-        "SELECT datetime, rank, instrument, score, model_version FROM signals WHERE datetime = ? ORDER BY rank LIMIT ?",
+        f"SELECT datetime, rank, instrument, score, model_version FROM {SIGNALS_TABLE} WHERE datetime = ? "
+        "ORDER BY rank LIMIT ?",
         [wanted.date(), top],
     ).df()
 
@@ -62,11 +65,9 @@ def export_qlib_predictions(
 ) -> int:
     """Pickle the scores as Qlib's `pred.pkl`: a DataFrame indexed by (datetime, instrument), column `score`."""
     window, bounds = day_window(start, end)
-    frame = con.execute(
-        f"SELECT datetime, instrument, score FROM signals WHERE {window} ORDER BY datetime, instrument", bounds
-    ).df()
+    sql = f"SELECT datetime, instrument, score FROM {SIGNALS_TABLE} WHERE {window} ORDER BY datetime, instrument"
+    frame = read_indexed(con, sql, bounds)
     if frame.empty:
         raise NoSignals(f"no signals {describe_window(start, end)}")
-    frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ns]")
-    frame.set_index(["datetime", "instrument"]).to_pickle(path)
+    frame.to_pickle(path)
     return len(frame)

@@ -14,10 +14,11 @@ from krnn_core.feature_store import read_features
 from krnn_core.market_checks import listed_members
 from krnn_core.model_versions import LoadedModel, load_artifact, model_version_for
 from krnn_core.processors import fillna
+from krnn_core.tables import SIGNALS_TABLE
 from krnn_core.trainer import predict
 from krnn_core.warehouse import replace_rows
+from krnn_core.warehouse_reads import read_indexed
 
-SIGNALS_TABLE = "signals"
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {SIGNALS_TABLE} (
     datetime DATE NOT NULL, instrument VARCHAR NOT NULL, score DOUBLE NOT NULL,
@@ -56,12 +57,8 @@ def write_signals(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, start: pd
 
 def read_signals(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """Stored scores of days [start, end], indexed by (datetime, instrument) as Qlib's `pred.pkl`."""
-    frame = con.execute(
-        f"SELECT datetime, instrument, score FROM {SIGNALS_TABLE} WHERE datetime BETWEEN ? AND ? ORDER BY 1, 2",
-        [start.date(), end.date()],
-    ).df()
-    frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ns]")
-    return frame.set_index(["datetime", "instrument"])["score"]
+    sql = f"SELECT datetime, instrument, score FROM {SIGNALS_TABLE} WHERE datetime BETWEEN ? AND ? ORDER BY 1, 2"
+    return read_indexed(con, sql, [start.date(), end.date()])["score"]
 
 
 def _ranked(day: pd.Timestamp, instruments: pd.Index, model: LoadedModel, x: np.ndarray, version: dict) -> pd.DataFrame:

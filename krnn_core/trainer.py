@@ -15,34 +15,12 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from krnn_core.krnn_config import KRNNConfig, TrainerConfig
 from krnn_core.metrics import masked_mse, mean_daily_ic
-from krnn_core.model import KRNN, KRNNConfig
+from krnn_core.model import KRNN
 
 GRAD_CLIP = 3.0  # Qlib's clip_grad_value_ bound
 EVAL_BATCH = 8192
-
-
-@dataclass(frozen=True)
-class TrainerConfig:
-    """Optimisation settings, named as Qlib's KRNN kwargs; defaults are Qlib's Alpha360 benchmark."""
-
-    n_epochs: int = 200
-    lr: float = 0.001
-    batch_size: int = 2000
-    early_stop: int = 20  # epochs without a better valid metric before stopping
-    metric: str = "loss"  # "loss": valid MSE (Qlib's), "ic": mean daily Pearson IC on valid
-    loss: str = "mse"
-    optimizer: str = "adam"  # or "gd": plain SGD, as Qlib
-    GPU: int = 0  # CUDA device index; negative forces the CPU
-    seed: int | None = None  # None draws one, recorded in TrainResult
-    amp: bool = False  # bfloat16 autocast on CUDA; ignored on the CPU
-
-    def __post_init__(self) -> None:
-        for name, allowed in (("metric", ("loss", "ic")), ("loss", ("mse",)), ("optimizer", ("adam", "gd"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {allowed}")
-        if self.n_epochs < 1 or self.batch_size < 1 or self.early_stop < 1:
-            raise ValueError("n_epochs, batch_size and early_stop must be at least 1")
 
 
 @dataclass

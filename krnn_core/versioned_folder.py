@@ -3,9 +3,10 @@
     qlib_data -> .qlib_data.versions/7
 
 A refresh hard-links every file of the current version into a new one, replaces the files it
-changes with new files (writers in `qlib_store` write aside and rename, so a linked inode is never
-modified), then points the symlink at the new version with one `os.replace`. A process killed at
-any point leaves the symlink on the old, complete version; the next refresh discards the half-built one.
+changes with new files (`qlib_store` writes aside and renames, or in a version not yet published
+unlinks and writes anew: a linked inode is never modified), then points the symlink at the new
+version with one `os.replace`. A process killed at any point leaves the symlink on the old, complete
+version; the next refresh discards the half-built one.
 """
 
 from __future__ import annotations

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from krnn_core.backtest import BacktestConfig
+from krnn_core.backtest import BacktestConfig, ExchangeConfig
+from krnn_core.krnn_config import KRNNConfig, TrainerConfig
 from krnn_core.sources import MarketSource
 from krnn_core.sources.csv_feed import CsvSource
 from krnn_core.sources.qlib_folder import QlibFolderSource
-from krnn_core.sources.synthetic import SyntheticSource as SyntheticMarketSource
+from krnn_core.sources.synthetic import SyntheticSource
 from krnn_core.synthetic import SyntheticMarket
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
@@ -35,7 +46,9 @@ class QlibInit(_Strict):
     region: Literal["cn"] = "cn"
 
 
-class SyntheticSource(_Strict):
+class SyntheticSourceConfig(_Strict):
+    """The embedded synthetic market, generated offline and deterministic from the seed."""
+
     kind: Literal["synthetic"]
     seed: int = 7
     n_instruments: int = Field(360, ge=10)
@@ -59,29 +72,28 @@ class CsvSourceConfig(_Strict):
     path: Path
 
 
-Source = Annotated[SyntheticSource | QlibFolderSourceConfig | CsvSourceConfig, Field(discriminator="kind")]
+Source = Annotated[SyntheticSourceConfig | QlibFolderSourceConfig | CsvSourceConfig, Field(discriminator="kind")]
 
 
-class KRNNKwargs(_Strict):
-    """Qlib's KRNN kwargs, same names; defaults of Qlib's Alpha360 benchmark config."""
+def _fields_of(*sources: type) -> type[_Strict]:
+    """A strict model with the dataclasses' fields (names, types, defaults), each value checked by building its
+    dataclass with it alone: the dataclasses stay the one definition (each of their checks concerns one field)."""
+    owners, specs = {}, {}
+    for source in sources:
+        hints = get_type_hints(source)
+        for spec in fields(source):
+            owners[spec.name], specs[spec.name] = source, (hints[spec.name], spec.default)
 
-    fea_dim: int = 6
-    cnn_dim: int = Field(8, ge=1)
-    cnn_kernel_size: int = Field(3, ge=1)
-    rnn_dim: int = Field(8, ge=1)
-    rnn_dups: int = Field(2, ge=1)
-    rnn_layers: int = Field(2, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    n_epochs: int = Field(200, ge=1)
-    lr: float = Field(0.001, gt=0)
-    metric: Literal["loss", "ic"] = "loss"
-    batch_size: int = Field(2000, ge=1)
-    early_stop: int = Field(20, ge=1)
-    loss: Literal["mse"] = "mse"
-    optimizer: Literal["adam", "gd"] = "adam"
-    GPU: int = 0
-    seed: int | None = None
-    amp: bool = False  # not Qlib's: bfloat16 autocast when training on CUDA
+    def built(value: Any, info: ValidationInfo) -> Any:
+        owners[info.field_name](**{info.field_name: value})  # its ValueError is reported at this key
+        return value
+
+    name = "".join(source.__name__ for source in sources) + "Fields"
+    return create_model(name, __base__=_Strict, __validators__={"_built": field_validator(*specs)(built)}, **specs)
+
+
+class KRNNKwargs(_fields_of(KRNNConfig, TrainerConfig)):
+    """Qlib's KRNN kwargs, same names: KRNNConfig's (the net) and TrainerConfig's (optimisation)."""
 
 
 class ModelTask(_Strict):
@@ -134,29 +146,23 @@ class Rolling(_Strict):
 
 class Strategy(_Strict):
     class_: Literal["TopkDropoutStrategy"] = Field("TopkDropoutStrategy", alias="class")
-    kwargs: dict[Literal["topk", "n_drop"], int] = {"topk": 50, "n_drop": 5}
+    kwargs: dict[Literal["topk", "n_drop"], int] = {"topk": BacktestConfig.topk, "n_drop": BacktestConfig.n_drop}
 
     @field_validator("kwargs")
     @classmethod
-    def _drop_at_most_topk(cls, kwargs: dict[str, int]) -> dict[str, int]:
-        topk, n_drop = kwargs.get("topk", BacktestConfig.topk), kwargs.get("n_drop", BacktestConfig.n_drop)
-        if topk < 1 or not 0 <= n_drop <= topk:
-            raise ValueError(f"needs 1 <= topk and 0 <= n_drop <= topk, got topk {topk} and n_drop {n_drop}")
+    def _as_the_backtest_checks(cls, kwargs: dict[str, int]) -> dict[str, int]:
+        BacktestConfig(**kwargs)  # its ValueError names topk and n_drop
         return kwargs
 
 
-class ExchangeKwargs(_Strict):
-    limit_threshold: float = 0.095
-    deal_price: Literal["close", "open"] = "close"
-    open_cost: float = 0.0005
-    close_cost: float = 0.0015
-    min_cost: float = 5
+class ExchangeKwargs(_fields_of(ExchangeConfig)):
+    """Qlib's backtest exchange_kwargs, same names: ExchangeConfig's."""
 
 
 class Backtest(_Strict):
     start_time: dt.date | None = None  # defaults to the test segment
     end_time: dt.date | None = None
-    account: float = 100_000_000
+    account: float = BacktestConfig.account
     exchange_kwargs: ExchangeKwargs = ExchangeKwargs()
 
     @field_validator("end_time")
@@ -248,7 +254,7 @@ def _resolve_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
         return path if path.is_absolute() else (base / path).resolve()
 
     source = config.source
-    if not isinstance(source, SyntheticSource):
+    if not isinstance(source, SyntheticSourceConfig):
         source = source.model_copy(update={"path": resolve(source.path)})
     return config.model_copy(
         update={
@@ -282,7 +288,7 @@ def market_source(config: PipelineConfig) -> MarketSource:
         return QlibFolderSource(source.path, source.suspended_as_missing, source.change_in_percent)
     if isinstance(source, CsvSourceConfig):
         return CsvSource(source.path, config.market)
-    return SyntheticMarketSource(synthetic_market(config))
+    return SyntheticSource(synthetic_market(config))
 
 
 def segments(config: PipelineConfig) -> dict[str, tuple]:
@@ -291,13 +297,14 @@ def segments(config: PipelineConfig) -> dict[str, tuple]:
 
 
 def backtest_config(config: PipelineConfig) -> BacktestConfig:
-    """Qlib's port_analysis_config as the backtest's settings."""
+    """Qlib's port_analysis_config, the benchmark and qlib_init's region as the backtest's settings."""
     port = config.port_analysis_config
     return BacktestConfig(
         **port.strategy.kwargs,
         account=port.backtest.account,
         benchmark=config.benchmark,
-        **port.backtest.exchange_kwargs.model_dump(),
+        exchange=ExchangeConfig(**port.backtest.exchange_kwargs.model_dump()),
+        region=config.qlib_init.region,
     )
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from krnn_core.market_data import EXCHANGE_TIMEZONE
 from krnn_core.sources.qlib_folder import QlibFolderSource
-from krnn_signals.config import PipelineConfig, SyntheticSource, market_source
+from krnn_signals.config import PipelineConfig, SyntheticSourceConfig, market_source
 
 WEEKENDS = ["0 0 * * 6", "0 0 * * 0"]
 _PERIOD_CRON = {"monthly": "0 0 1 * *", "quarterly": "0 0 1 */3 *", "yearly": "0 0 1 1 *"}
@@ -34,7 +34,7 @@ def known_sessions(config: PipelineConfig) -> pd.DatetimeIndex:
     folder = config.qlib_init.provider_uri
     if (folder / "calendars" / "day.txt").exists():
         return QlibFolderSource(folder).trading_days()  # day.txt, then day_future.txt after it
-    if isinstance(config.source, SyntheticSource):
+    if isinstance(config.source, SyntheticSourceConfig):
         return market_source(config).trading_days()  # a rule of dates: no data is generated
     return pd.DatetimeIndex([])
 

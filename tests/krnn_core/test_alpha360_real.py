@@ -1,7 +1,7 @@
 """Our Alpha360 features, labels and processors against Qlib's handler on real CSI300 prices (2019).
 
-The data is `tests/fixtures/cn_tiny_2019` when present, else `../shared/data/cn_tiny_2019` beside the
-repository. Its instrument folders are upper case, which Qlib cannot read, so both sides read a
+The data is `tests/fixtures/cn_tiny_2019`, a copy of `../shared/data/cn_tiny_2019`.
+Its instrument folders are upper case, which Qlib cannot read, so both sides read a
 lower-case view of it made in a temporary folder (no vwap there: every VWAP column is NaN on both sides).
 """
 
@@ -14,12 +14,17 @@ import pandas as pd
 import pytest
 
 from krnn_core import qlib_store
-from krnn_core.feature_store import materialize_features, materialize_labels, read_features, read_labels
-from krnn_core.processors import RobustZScoreNorm, cs_rank_norm, drop_na_label, fillna
+from krnn_core.feature_store import (
+    FeatureMatrix,
+    materialize_features,
+    materialize_labels,
+    read_features,
+    read_labels,
+)
+from krnn_core.retraining import learn_sets
 from krnn_core.warehouse import connect
+from tests.fixtures import CN_TINY_2019
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCES = (ROOT / "tests" / "fixtures" / "cn_tiny_2019", ROOT.parent / "shared" / "data" / "cn_tiny_2019")
 START, FIT_END, END = pd.Timestamp("2019-01-02"), pd.Timestamp("2019-06-28"), pd.Timestamp("2019-12-31")
 KRNN_INFER = [
     {"class": "RobustZScoreNorm", "kwargs": {"fields_group": "feature", "clip_outlier": True}},
@@ -40,10 +45,7 @@ def lower_case_view(source: Path, target: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
-    source = next((path for path in SOURCES if path.exists()), None)
-    if source is None:
-        pytest.skip(f"no real data fixture at {' or '.join(map(str, SOURCES))}")
-    return lower_case_view(source, tmp_path_factory.mktemp("cn_tiny_2019"))
+    return lower_case_view(CN_TINY_2019, tmp_path_factory.mktemp("cn_tiny_2019"))
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +99,11 @@ def test_processed_features_and_labels_equal_qlibs_learn_data(qlib_handler, stor
     learn = qlib_handler.fetch(col_set=["feature", "label"], data_key=DataHandlerLP.DK_L)
     ours, _ = stored
     fit_rows = ours.index.get_level_values("datetime") <= FIT_END
-    norm = RobustZScoreNorm.fit(ours.x[fit_rows])
-    label, x, day_ids = drop_na_label(ours.y, fillna(norm(ours.x)), ours.index.codes[0])
-    np.testing.assert_allclose(x, learn["feature"].to_numpy(), rtol=0, atol=1e-5)
-    np.testing.assert_allclose(cs_rank_norm(label, day_ids), learn["label"]["LABEL0"].to_numpy(), rtol=0, atol=1e-5)
-    assert np.abs(x).max() == 3.0 and (x == 0).any()  # the clip and the NaN fill were both exercised
+    fit_window = FeatureMatrix(ours.index[fit_rows], ours.x[fit_rows], ours.y[fit_rows])
+    _, _, learned = learn_sets(fit_window, ours)  # the training path: fitted on the fit window, applied to all
+    np.testing.assert_allclose(learned.x, learn["feature"].to_numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(learned.y, learn["label"]["LABEL0"].to_numpy(), rtol=0, atol=1e-5)
+    assert np.abs(learned.x).max() == 3.0 and (learned.x == 0).any()  # the clip and the NaN fill were both exercised
 
 
 def test_one_day_is_unchanged_when_all_later_data_is_deleted(folder, stored, tmp_path):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from krnn_core.alpha360 import ALPHA360_COLUMNS, LAGS, alpha360_block, load_panel
-from krnn_core.feature_store import FEATURES_TABLE, ensure_schema, materialize_features, read_features, write_features
+from krnn_core.feature_store import FEATURES_TABLE, materialize_features, read_features, write_features
 from krnn_core.synthetic import SyntheticMarket, write_market
 from krnn_core.warehouse import connect
 
@@ -90,33 +90,3 @@ def test_values_read_by_qlib_name_and_in_the_long_view_equal_the_array(folder, c
     assert by_name == pytest.approx((stored.x[0, open0], stored.x[0, volume59]))
     assert long == pytest.approx(stored.x[0, open0])
     assert stored.x[0, open0] != 1.0  # a real ratio, not the close itself
-
-
-def test_a_table_of_the_old_wide_layout_is_moved_into_the_array(folder, con):
-    panel = load_panel(folder, "csi300")
-    index, x = alpha360_block(panel, panel.day_index(DAY), panel.day_index(DAY))
-    wide = pd.DataFrame(x, columns=ALPHA360_COLUMNS)
-    wide.insert(0, "instrument", index.get_level_values("instrument"))
-    wide.insert(0, "datetime", index.get_level_values("datetime").date)
-    columns = ", ".join(f"{name} FLOAT" for name in ALPHA360_COLUMNS)
-    con.execute(f"CREATE TABLE {FEATURES_TABLE} (datetime DATE, instrument VARCHAR, {columns})")
-    con.execute(f"INSERT INTO {FEATURES_TABLE} SELECT * FROM wide")
-    ensure_schema(con)
-    moved = read_features(con, DAY, DAY)
-    assert moved.index.equals(index)
-    np.testing.assert_array_equal(moved.x, x)
-
-
-def test_a_table_with_generated_named_columns_is_rewritten_without_them(folder, con):
-    materialize_features(con, folder, "csi300", DAY, DAY)
-    stored = read_features(con, DAY, DAY)
-    generated = ", ".join(f"{name} FLOAT AS (x[{j + 1}])" for j, name in enumerate(ALPHA360_COLUMNS))
-    con.execute(f"ALTER TABLE {FEATURES_TABLE} RENAME TO plain")
-    con.execute(f"CREATE TABLE {FEATURES_TABLE} (datetime DATE, instrument VARCHAR, x FLOAT[360], {generated})")
-    con.execute(f"INSERT INTO {FEATURES_TABLE} (datetime, instrument, x) SELECT * FROM plain")
-    ensure_schema(con)
-    columns = con.execute(f"SELECT column_name FROM duckdb_columns() WHERE table_name = '{FEATURES_TABLE}'").fetchall()
-    assert [name for (name,) in columns] == ["datetime", "instrument", "x"]
-    np.testing.assert_array_equal(read_features(con, DAY, DAY).x, stored.x)
-    close0 = con.execute("SELECT CLOSE0 FROM alpha360_features_named WHERE datetime = ?", [DAY.date()]).fetchall()
-    assert len(close0) == len(stored.index)

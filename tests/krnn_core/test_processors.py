@@ -9,7 +9,7 @@ import torch
 from qlib.data.dataset.processor import CSRankNorm, DropnaLabel, Fillna
 from qlib.data.dataset.processor import RobustZScoreNorm as QlibRobustZScoreNorm
 
-from krnn_core.processors import RobustZScoreNorm, cs_rank_norm, drop_na_label, fillna
+from krnn_core.processors import RobustZScoreNorm, cs_rank_norm, fillna
 
 DAYS, NAMES, COLUMNS = 6, 9, 5
 
@@ -52,15 +52,14 @@ def test_scale_adds_eps_before_multiplying() -> None:
     assert norm.scale[0] == (0.0 + 1e-12) * 1.4826
 
 
-def test_cs_rank_norm_and_drop_na_label_match_qlib() -> None:
+def test_cs_rank_norm_of_the_labelled_rows_matches_qlibs_dropna_label_and_cs_rank_norm() -> None:
     df = _panel(seed=1)
     expected = CSRankNorm(fields_group="label")(DropnaLabel()(df).copy())["label"]["LABEL0"].to_numpy()
 
-    day_ids = df.index.codes[0]
-    label, day_kept = drop_na_label(df["label"]["LABEL0"].to_numpy(), day_ids)
-    got = cs_rank_norm(label, day_kept)
+    label = df["label"]["LABEL0"].to_numpy()
+    labelled = ~np.isnan(label)
+    got = cs_rank_norm(label[labelled], df.index.codes[0][labelled])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
-    assert len(label) == df["label"]["LABEL0"].notna().sum()
 
 
 def test_cs_rank_norm_hand_case_with_ties_and_nan() -> None:
@@ -71,14 +70,6 @@ def test_cs_rank_norm_hand_case_with_ties_and_nan() -> None:
     expected = np.array([0.5 * 3.46, 0.0, 0.0, np.nan, 0.0, 0.5 * 3.46], dtype=np.float32)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
     assert got.dtype == np.float32
-
-
-def test_drop_na_label_keeps_rows_aligned() -> None:
-    label = np.array([1.0, np.nan, 3.0])
-    x = np.arange(6).reshape(3, 2)
-    kept_label, kept_x = drop_na_label(label, x)
-    np.testing.assert_array_equal(kept_label, [1.0, 3.0])
-    np.testing.assert_array_equal(kept_x, [[0, 1], [4, 5]])
 
 
 def test_norm_round_trips_through_plain_tensors() -> None:

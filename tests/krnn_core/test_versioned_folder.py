@@ -14,8 +14,8 @@ from krnn_core import qlib_store
 from krnn_core.qlib_runtime import init_qlib
 from krnn_core.sources.qlib_folder import QlibFolderSource
 from krnn_core.versioned_folder import current_version, next_version
+from tests.fixtures import CN_TINY_2019
 
-TINY = Path(__file__).resolve().parents[1] / "fixtures" / "cn_tiny_2019"
 BEFORE, AFTER = pd.Timestamp("2019-12-20"), pd.Timestamp("2019-12-31")
 
 # runs in a child process: refresh the folder, SIGKILL itself at the chosen point
@@ -49,18 +49,18 @@ def _files(link: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def unkilled(tmp_path_factory) -> dict[str, bytes]:
     provider = tmp_path_factory.mktemp("unkilled") / "qlib_data"
-    QlibFolderSource(TINY).refresh(provider, BEFORE)
-    QlibFolderSource(TINY).refresh(provider, AFTER)
+    QlibFolderSource(CN_TINY_2019).refresh(provider, BEFORE)
+    QlibFolderSource(CN_TINY_2019).refresh(provider, AFTER)
     return _files(provider)
 
 
 @pytest.mark.parametrize(("where", "count"), [("write_field", 0), ("write_field", 40), ("_point", 0)])
 def test_a_killed_refresh_leaves_the_old_folder_and_a_rerun_the_same_bytes(tmp_path, unkilled, where, count):
     provider = tmp_path / "qlib_data"
-    QlibFolderSource(TINY).refresh(provider, BEFORE)
+    QlibFolderSource(CN_TINY_2019).refresh(provider, BEFORE)
     before = _files(provider)
     child = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(KILLED_REFRESH), str(TINY), str(provider), where, str(count)],
+        [sys.executable, "-c", textwrap.dedent(KILLED_REFRESH), str(CN_TINY_2019), str(provider), where, str(count)],
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
@@ -72,13 +72,13 @@ def test_a_killed_refresh_leaves_the_old_folder_and_a_rerun_the_same_bytes(tmp_p
 
     assert D.calendar()[-1] == BEFORE
     assert D.features(["SH600000"], ["$close"]).index.get_level_values("datetime")[-1] == BEFORE
-    QlibFolderSource(TINY).refresh(provider, AFTER)
+    QlibFolderSource(CN_TINY_2019).refresh(provider, AFTER)
     assert _files(provider) == unkilled
 
 
 def test_unchanged_files_are_hard_links_and_two_versions_are_kept(tmp_path):
     provider = tmp_path / "qlib_data"
-    QlibFolderSource(TINY).refresh(provider, BEFORE)
+    QlibFolderSource(CN_TINY_2019).refresh(provider, BEFORE)
     old = current_version(provider)
     with next_version(provider) as folder:
         qlib_store.write_field(
@@ -102,8 +102,8 @@ def test_unchanged_files_are_hard_links_and_two_versions_are_kept(tmp_path):
 
 
 def test_a_plain_folder_from_before_versioning_is_adopted(tmp_path):
-    QlibFolderSource(TINY).refresh(tmp_path / "staging", BEFORE)
+    QlibFolderSource(CN_TINY_2019).refresh(tmp_path / "staging", BEFORE)
     (tmp_path / "staging").resolve().rename(tmp_path / "qlib_data")
-    QlibFolderSource(TINY).refresh(tmp_path / "qlib_data", AFTER)
+    QlibFolderSource(CN_TINY_2019).refresh(tmp_path / "qlib_data", AFTER)
     assert (tmp_path / "qlib_data").is_symlink()
     assert qlib_store.read_calendar(tmp_path / "qlib_data")[-1] == AFTER

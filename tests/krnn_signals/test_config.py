@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from krnn_signals.config import DEFAULT_CONFIG, ConfigError, load_config
+from tests.fixtures import CN_TINY_2019
 
 
 def _write(tmp_path: Path, raw: dict) -> Path:
@@ -21,8 +22,16 @@ def _segment(name: str, window: list[str]):
     return lambda raw: raw["task"]["dataset"]["segments"].update({name: window})
 
 
+def _kwargs(**kwargs):
+    return lambda raw: raw["task"]["model"]["kwargs"].update(kwargs)
+
+
 def _backtest(**keys):
     return lambda raw: raw["port_analysis_config"]["backtest"].update(keys)
+
+
+def _exchange(**kwargs):
+    return lambda raw: raw["port_analysis_config"]["backtest"]["exchange_kwargs"].update(kwargs)
 
 
 def _strategy(**kwargs):
@@ -41,6 +50,10 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
     [
         (lambda raw: raw["task"]["model"]["kwargs"].update(rnn_dim="wide"), "task.model.kwargs.rnn_dim"),
         (lambda raw: raw["task"]["model"]["kwargs"].update(hidden_size=64), "task.model.kwargs.hidden_size"),
+        (_kwargs(cnn_kernel_size=4), "task.model.kwargs.cnn_kernel_size: Value error, cnn_kernel_size=4 must be"),
+        (_kwargs(fea_dim=7), "task.model.kwargs.fea_dim: Value error, fea_dim=7 must divide the 360"),
+        (_kwargs(lr=0), "task.model.kwargs.lr: Value error, lr=0.0 must be positive"),
+        (_kwargs(metric="sharpe"), "task.model.kwargs.metric: Value error, metric='sharpe' is not one of"),
         (lambda raw: raw["source"].update(kind="bloomberg"), "source.kind"),
         (lambda raw: raw["rolling"].update(step="weekly"), "rolling.step"),
         (lambda raw: raw.pop("duckdb_path"), "duckdb_path"),
@@ -61,6 +74,8 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
         (_strategy(topk=50, n_drop=-1), "got topk 50 and n_drop -1"),
         (_strategy(topk=3), "got topk 3 and n_drop 5"),
         (_strategy(top_k=50), "port_analysis_config.strategy.kwargs.top_k"),
+        (_exchange(deal_price="vwap"), "exchange_kwargs.deal_price: Value error, deal_price='vwap' is not one of"),
+        (_exchange(open_cost="cheap"), "port_analysis_config.backtest.exchange_kwargs.open_cost"),
     ],
 )
 def test_a_bad_config_is_refused_naming_file_and_key(tmp_path, edit, named):
@@ -79,18 +94,17 @@ def test_unreadable_yaml_names_the_file(tmp_path):
         load_config(path)
 
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cn_tiny_2019"
-
-
 def test_a_qlib_folder_source_resolves_its_path(tmp_path):
     from krnn_core.sources.qlib_folder import QlibFolderSource
     from krnn_signals.config import market_source
 
     raw = _default()
     raw["source"] = {"kind": "qlib_folder", "path": "tiny", "suspended_as_missing": False}
-    (tmp_path / "tiny").symlink_to(FIXTURE)
+    (tmp_path / "tiny").symlink_to(CN_TINY_2019)
     config = load_config(_write(tmp_path, raw))
-    assert market_source(config) == QlibFolderSource(FIXTURE, suspended_as_missing=False)  # resolved from the config
+    assert market_source(config) == QlibFolderSource(
+        CN_TINY_2019, suspended_as_missing=False
+    )  # resolved from the config
 
 
 def test_a_csv_source_needs_a_path_and_names_it(tmp_path):
@@ -116,3 +130,13 @@ def test_a_csv_row_dated_2099_adds_no_session(tmp_path):
     }
     config = load_config(_write(tmp_path, raw))
     assert list(market_source(config).trading_days()) == [pd.Timestamp("2024-03-01"), pd.Timestamp("2024-03-05")]
+
+
+def test_the_cli_loads_a_config_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, krnn_signals.cli, krnn_signals.config as c; c.load_config(); print('torch' in sys.modules)"
+    root = DEFAULT_CONFIG.parent.parent
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert run.stdout.strip() == "False"  # a query answers without torch's seconds of import

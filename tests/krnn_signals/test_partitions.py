@@ -8,8 +8,7 @@ import yaml
 from krnn_core import qlib_store
 from krnn_signals.config import DEFAULT_CONFIG, PipelineConfig, load_config
 from krnn_signals.partitions import build_trading_days, holidays
-
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cn_tiny_2019"
+from tests.fixtures import CN_TINY_2019
 
 
 def _config(tmp_path: Path, source: dict) -> PipelineConfig:
@@ -41,7 +40,7 @@ def test_before_the_first_refresh_a_feed_gives_weekdays_and_the_synthetic_market
 
 def test_the_holidays_are_the_weekdays_missing_from_the_pipeline_folder(tmp_path):
     config = _config(tmp_path, {"kind": "qlib_folder", "path": "no_such_folder"})  # the source is not read
-    calendar = qlib_store.read_calendar(FIXTURE)
+    calendar = qlib_store.read_calendar(CN_TINY_2019)
     qlib_store.write_calendar(config.qlib_init.provider_uri, calendar)
     closed = pd.bdate_range("2019-01-02", "2019-12-31").difference(calendar)
     assert [pd.Timestamp(day) for day in holidays(config)] == list(closed)

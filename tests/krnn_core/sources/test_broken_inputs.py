@@ -22,8 +22,8 @@ from tests.broken_inputs import (
     good_csv_feed,
     quarantined_csv_cases,
 )
+from tests.fixtures import CN_TINY_2019
 
-TINY = Path(__file__).resolve().parents[2] / "fixtures" / "cn_tiny_2019"
 TINY_GOOD_THROUGH, TINY_END = pd.Timestamp("2019-12-20"), pd.Timestamp("2019-12-31")
 
 
@@ -223,7 +223,7 @@ QLIB_FOLDER_CASES = [
 def tiny_template(tmp_path_factory) -> Path:
     """A copy of the tiny real folder as a source, imported through TINY_GOOD_THROUGH."""
     root = tmp_path_factory.mktemp("tiny")
-    shutil.copytree(TINY, root / "source")
+    shutil.copytree(CN_TINY_2019, root / "source")
     _refresh(QlibFolderSource(root / "source"), root, TINY_GOOD_THROUGH)
     return root
 

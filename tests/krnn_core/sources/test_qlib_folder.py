@@ -11,14 +11,13 @@ from krnn_core import qlib_store
 from krnn_core.market_data import MarketDataNotAvailable
 from krnn_core.qlib_runtime import init_qlib
 from krnn_core.sources.qlib_folder import QlibFolderSource
-
-TINY = Path(__file__).resolve().parents[2] / "fixtures" / "cn_tiny_2019"
+from tests.fixtures import CN_TINY_2019
 
 
 def _raw(code: str, field: str) -> pd.Series:
     """A field of the fixture as stored, indexed by date."""
-    calendar = qlib_store.read_calendar(TINY)
-    start, values = qlib_store.read_bin(TINY / "features" / code / f"{field}.day.bin", calendar)
+    calendar = qlib_store.read_calendar(CN_TINY_2019)
+    start, values = qlib_store.read_bin(CN_TINY_2019 / "features" / code / f"{field}.day.bin", calendar)
     return pd.Series(values, index=calendar[start : start + values.size])
 
 
@@ -29,7 +28,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory) -> Path:
     provider = tmp_path_factory.mktemp("pipeline") / "qlib_data"
-    QlibFolderSource(TINY).refresh(provider, pd.Timestamp("2019-12-31"))
+    QlibFolderSource(CN_TINY_2019).refresh(provider, pd.Timestamp("2019-12-31"))
     return provider
 
 
@@ -47,25 +46,25 @@ def test_qlib_reads_the_imported_folder_with_suspensions_missing_and_change_as_f
 
 
 def test_suspended_bars_are_counted_and_members_without_data_listed(tmp_path):
-    source = QlibFolderSource(TINY)
+    source = QlibFolderSource(CN_TINY_2019)
     batch, quarantined = source.read_days(None, pd.Timestamp("2019-12-31"))
-    zero_volume = sum(int((_raw(p.name, "volume") == 0).sum()) for p in (TINY / "features").iterdir())
+    zero_volume = sum(int((_raw(p.name, "volume") == 0).sum()) for p in (CN_TINY_2019 / "features").iterdir())
     assert batch.notes["suspended_bars_as_missing"] == zero_volume > 0
     assert batch.notes["vwap"] == "missing for 30 instruments"
     assert batch.notes["members_without_data"] == ["SH600068"]  # in the fixture's csi300.txt, no folder
-    kept = QlibFolderSource(TINY, suspended_as_missing=False).read_days(None, pd.Timestamp("2019-12-31"))[0]
+    kept = QlibFolderSource(CN_TINY_2019, suspended_as_missing=False).read_days(None, pd.Timestamp("2019-12-31"))[0]
     assert "suspended_bars_as_missing" in kept.notes and kept.notes["suspended_bars_as_missing"] == 0
     assert quarantined == []
 
 
 def test_folders_are_lower_case_codes_stay_upper_case_and_ranges_are_kept(imported):
     assert all(p.name == p.name.lower() for p in (imported / "features").iterdir())
-    assert qlib_store.read_instruments(imported, "csi300") == qlib_store.read_instruments(TINY, "csi300")
+    assert qlib_store.read_instruments(imported, "csi300") == qlib_store.read_instruments(CN_TINY_2019, "csi300")
 
 
 def test_several_ranges_and_members_without_data_are_kept_and_listed(tmp_path):
     source = tmp_path / "source"
-    shutil.copytree(TINY, source)
+    shutil.copytree(CN_TINY_2019, source)
     spans = qlib_store.read_instruments(source, "csi300")
     spans["SH600000"] = [
         (pd.Timestamp("2019-01-02"), pd.Timestamp("2019-03-29")),
@@ -92,7 +91,7 @@ def test_several_ranges_and_members_without_data_are_kept_and_listed(tmp_path):
 
 def test_a_day_by_day_sync_gives_the_bytes_of_one_import(tmp_path, imported):
     provider = tmp_path / "qlib_data"
-    source = QlibFolderSource(TINY)
+    source = QlibFolderSource(CN_TINY_2019)
     source.refresh(provider, pd.Timestamp("2019-12-20"))
     for day in ("2019-12-23", "2019-12-24", "2019-12-31"):
         source.refresh(provider, pd.Timestamp(day))
@@ -102,13 +101,13 @@ def test_a_day_by_day_sync_gives_the_bytes_of_one_import(tmp_path, imported):
 
 def test_a_day_the_source_lacks_is_refused(tmp_path):
     with pytest.raises(MarketDataNotAvailable, match="no data for 2020-01-02"):
-        QlibFolderSource(TINY).refresh(tmp_path / "qlib_data", pd.Timestamp("2020-01-02"))
+        QlibFolderSource(CN_TINY_2019).refresh(tmp_path / "qlib_data", pd.Timestamp("2020-01-02"))
     assert not (tmp_path / "qlib_data").exists()
 
 
 def test_a_bin_longer_than_the_calendar_names_the_file(tmp_path):
     source = tmp_path / "source"
-    shutil.copytree(TINY, source)
+    shutil.copytree(CN_TINY_2019, source)
     bad = source / "features" / "SH600000" / "close.day.bin"
     bad.write_bytes(bad.read_bytes() + np.float32(1.0).tobytes())
     with pytest.raises(qlib_store.QlibDataError, match="SH600000/close.day.bin.*run past the calendar"):

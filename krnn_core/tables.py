@@ -1,0 +1,3 @@
+"""Names of warehouse tables that light readers query too: the CLI reads the signals without importing torch."""
+
+SIGNALS_TABLE = "signals"
