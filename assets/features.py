@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from krnn_core.feature_store import FEATURES_TABLE, LABELS_TABLE, materialize_features, materialize_labels
+from krnn_core.features.store import FEATURES_TABLE, LABELS_TABLE, materialize_features, materialize_labels
 from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource
 

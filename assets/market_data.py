@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from krnn_core.market_data import MarketDataNotAvailable, last_closed_session, summarize
-from krnn_core.quarantine import write_quarantine
+from krnn_core.data.market_data import MarketDataNotAvailable, last_closed_session, summarize
+from krnn_core.data.quarantine import write_quarantine
 from krnn_signals.config import market_source
 from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource

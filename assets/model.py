@@ -3,9 +3,9 @@
 import dagster as dg
 import pandas as pd
 
-from krnn_core import qlib_store
-from krnn_core.model_versions import record_model_version
-from krnn_core.retraining import load_training_data, rolling_windows, train_model_version
+from krnn_core.data import qlib_store
+from krnn_core.model.retraining import load_training_data, rolling_windows, train_model_version
+from krnn_core.model.versions import record_model_version
 from krnn_signals.config import segments
 from krnn_signals.resources import PipelineResource
 

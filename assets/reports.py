@@ -1,13 +1,14 @@
 """Stage 5: IC, factor and backtest reports of the signals, in DuckDB and in the Dagster UI.
 
 The UI shows each report's figures as numbers it can plot over materializations, its charts inline
-(krnn_core.inline_charts) and its small tables as tables; `krnn-signals report --html` draws them full size.
+(krnn_core.reports.inline_charts) and its small tables as tables; `krnn-signals report --html` draws them full size.
 """
 
 import dagster as dg
 import pandas as pd
 
-from krnn_core.report_views import (
+from krnn_core.reports.report_tables import signal_window, write_backtest_report, write_ic_report
+from krnn_core.reports.views import (
     backtest_chart,
     backtest_figures,
     backtest_table,
@@ -16,7 +17,6 @@ from krnn_core.report_views import (
     recent_ic_table,
     window_text,
 )
-from krnn_core.reports import signal_window, write_backtest_report, write_ic_report
 from krnn_signals.config import backtest_config, report_bounds
 from krnn_signals.resources import PipelineResource
 

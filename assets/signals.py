@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from krnn_core.signals import SIGNALS_TABLE, score_days, write_signals
+from krnn_core.signals.scoring import SIGNALS_TABLE, score_days, write_signals
 from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource
 

@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from krnn_core.alpha360 import FIELDS, LAGS, alpha360_chunks, load_panel
+from krnn_core.features.alpha360 import FIELDS, LAGS, alpha360_chunks, load_panel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_features import imported  # noqa: E402  the same import of the folder as the feature bench

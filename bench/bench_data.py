@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from krnn_core import qlib_store
-from krnn_core.sources.qlib_folder import QlibFolderSource
+from krnn_core.data import qlib_store
+from krnn_core.data.sources.qlib_folder import QlibFolderSource
 from shared_data import CSI300_2015_2019
 
 

@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def imported(source: Path, target: Path) -> Path:
     """The source folder imported through its last day as the pipeline's refresh does it."""
-    from krnn_core import qlib_store
-    from krnn_core.sources.qlib_folder import QlibFolderSource
+    from krnn_core.data import qlib_store
+    from krnn_core.data.sources.qlib_folder import QlibFolderSource
 
     QlibFolderSource(source).refresh(target, qlib_store.read_calendar(source)[-1])
     return target
@@ -47,7 +47,7 @@ def run_qlib(provider: Path, market: str, start: pd.Timestamp, end: pd.Timestamp
     """Qlib's handler over the range; its frame is pickled for the comparison after the clock stops."""
     from qlib.contrib.data.handler import Alpha360
 
-    from krnn_core.qlib_runtime import init_qlib
+    from krnn_core.data.qlib_runtime import init_qlib
 
     started = time.perf_counter()
     init_qlib(provider)
@@ -60,7 +60,7 @@ def run_qlib(provider: Path, market: str, start: pd.Timestamp, end: pd.Timestamp
 
 def run_ours(provider: Path, market: str, start: pd.Timestamp, end: pd.Timestamp, work: Path) -> dict:
     """Ours over the range into a fresh DuckDB file, then the last day alone as a daily run does it."""
-    from krnn_core.feature_store import materialize_features
+    from krnn_core.features.store import materialize_features
     from krnn_core.warehouse import connect
 
     started = time.perf_counter()
@@ -76,7 +76,7 @@ def run_ours(provider: Path, market: str, start: pd.Timestamp, end: pd.Timestamp
 
 def compare(work: Path, start: pd.Timestamp, end: pd.Timestamp) -> tuple[float, bool]:
     """(max |ours - Qlib's| over rows of both, whether the row sets and NaN masks are identical)."""
-    from krnn_core.feature_store import read_features
+    from krnn_core.features.store import read_features
     from krnn_core.warehouse import connect
 
     theirs = pd.read_pickle(work / "qlib.pkl")
@@ -118,7 +118,7 @@ def main() -> None:
 
 def summary(args: argparse.Namespace, work: Path) -> dict:
     """Both sides on the normalized folder over [start, end] (default: its whole calendar)."""
-    from krnn_core import qlib_store
+    from krnn_core.data import qlib_store
 
     provider = imported(args.provider, work / "qlib_data")
     calendar = qlib_store.read_calendar(provider)

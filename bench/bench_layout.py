@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from krnn_core.alpha360 import ALPHA360_COLUMNS, alpha360_chunks, load_panel
-from krnn_core.feature_store import FEATURES_TABLE, arrow_rows, ensure_schema, read_features, write_features
+from krnn_core.features.alpha360 import ALPHA360_COLUMNS, alpha360_chunks, load_panel
+from krnn_core.features.store import FEATURES_TABLE, arrow_rows, ensure_schema, read_features, write_features
 from krnn_core.warehouse import replace_rows_streamed
 
 STORE = "array_uncompressed"  # the feature store's layout

@@ -19,14 +19,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from krnn_core import qlib_store
-from krnn_core.feature_store import FeatureMatrix, materialize_features, materialize_labels, read_features
-from krnn_core.metrics import mean_daily_ic
-from krnn_core.model import KRNNConfig
-from krnn_core.processors import fillna
-from krnn_core.retraining import learn_sets
-from krnn_core.synthetic import SyntheticMarket, oracle_ic, write_market
-from krnn_core.trainer import TrainerConfig, TrainingSet, predict, train_krnn
+from krnn_core.data import qlib_store
+from krnn_core.data.synthetic import SyntheticMarket, oracle_ic, write_market
+from krnn_core.features.processors import fillna
+from krnn_core.features.store import FeatureMatrix, materialize_features, materialize_labels, read_features
+from krnn_core.model.krnn import KRNNConfig
+from krnn_core.model.metrics import mean_daily_ic
+from krnn_core.model.retraining import learn_sets
+from krnn_core.model.trainer import TrainerConfig, TrainingSet, predict, train_krnn
 
 WINDOWS = {
     "train": ("2021-04-01", "2021-12-31"),

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from krnn_core.evaluation import daily_ic, ic_summary
-from krnn_core.trainer import TrainingSet, predict, split_qlib_kwargs, train_krnn, training_device
+from krnn_core.model.trainer import TrainingSet, predict, split_qlib_kwargs, train_krnn, training_device
+from krnn_core.reports.evaluation import daily_ic, ic_summary
 from shared_data import CSI300_2015_2019
 
 BENCHMARK_KWARGS = {  # Qlib's examples/benchmarks/KRNN/workflow_config_krnn_Alpha360.yaml

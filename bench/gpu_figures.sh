@@ -15,7 +15,7 @@ amp=--amp
 # bf16 autocast must run through the fused cuDNN GRU before the long bench relies on it
 python3 - <<'PY' || amp=
 import torch
-from krnn_core.model import KRNN, KRNNConfig
+from krnn_core.model.krnn import KRNN, KRNNConfig
 model = KRNN(KRNNConfig()).cuda()
 with torch.autocast("cuda", dtype=torch.bfloat16):
     model(torch.randn(64, 360, device="cuda")).float().sum().backward()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from krnn_core.read_snapshot import publish_snapshot, snapshot_path
+from krnn_core.signals.read_snapshot import publish_snapshot, snapshot_path
 from krnn_core.warehouse import connect
 
 SCHEMA = """

@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from krnn_core import qlib_store
-from krnn_core.alpha360 import load_panel
-from krnn_core.market_checks import (
+from krnn_core.data import qlib_store
+from krnn_core.data.market_checks import (
     bar_problems,
     calendar_problems,
     coverage_problems,
@@ -12,8 +11,9 @@ from krnn_core.market_checks import (
     listed_members,
     members_without_data,
 )
-from krnn_core.market_data import last_closed_session
-from krnn_core.signals import read_signals, signal_universe_problems
+from krnn_core.data.market_data import last_closed_session
+from krnn_core.features.alpha360 import load_panel
+from krnn_core.signals.scoring import read_signals, signal_universe_problems
 from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource
 

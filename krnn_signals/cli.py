@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from krnn_core import signal_queries
-from krnn_core.read_snapshot import open_snapshot
+from krnn_core.signals import queries as signal_queries
+from krnn_core.signals.read_snapshot import open_snapshot
 from krnn_signals.config import load_config
 
 
@@ -76,7 +76,7 @@ def _report(con, args: argparse.Namespace) -> str:
     backtest = con.execute("SELECT metric, value FROM backtest_summary ORDER BY metric").fetchall()
     text = "IC\n" + _lines(signal_queries.ic_over(con, args.start, args.end)) + "\nBacktest\n" + _lines(dict(backtest))
     if args.html:
-        from krnn_core.report_html import write_html_report
+        from krnn_core.reports.html import write_html_report
 
         write_html_report(con, args.start, args.end, args.html)
         text += f"\nwrote {args.html}"

@@ -21,13 +21,13 @@ from pydantic import (
     model_validator,
 )
 
-from krnn_core.backtest import BacktestConfig, ExchangeConfig
-from krnn_core.krnn_config import KRNNConfig, TrainerConfig
-from krnn_core.sources import MarketSource
-from krnn_core.sources.csv_feed import CsvSource
-from krnn_core.sources.qlib_folder import QlibFolderSource
-from krnn_core.sources.synthetic import SyntheticSource
-from krnn_core.synthetic import SyntheticMarket
+from krnn_core.data.sources import MarketSource
+from krnn_core.data.sources.csv_feed import CsvSource
+from krnn_core.data.sources.qlib_folder import QlibFolderSource
+from krnn_core.data.sources.synthetic import SyntheticSource
+from krnn_core.data.synthetic import SyntheticMarket
+from krnn_core.model.config import KRNNConfig, TrainerConfig
+from krnn_core.reports.backtest import BacktestConfig, ExchangeConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 CONFIG_ENV = "KRNN_CONFIG"

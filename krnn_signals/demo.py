@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from krnn_core.market_data import last_closed_session
+from krnn_core.data.market_data import last_closed_session
 from krnn_signals.config import config_path, load_config
 from krnn_signals.definitions import defs
 from krnn_signals.resources import PipelineResource

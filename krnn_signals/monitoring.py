@@ -4,8 +4,8 @@ import dagster as dg
 import pandas as pd
 
 from krnn_core.alerts import record_alert
-from krnn_core.market_data import EXCHANGE_TIMEZONE
-from krnn_core.signals import signal_day_stats
+from krnn_core.data.market_data import EXCHANGE_TIMEZONE
+from krnn_core.signals.scoring import signal_day_stats
 from krnn_signals.config import Monitoring
 from krnn_signals.partitions import partition_days
 from krnn_signals.resources import PipelineResource

@@ -7,8 +7,8 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from krnn_core.market_data import EXCHANGE_TIMEZONE
-from krnn_core.sources.qlib_folder import QlibFolderSource
+from krnn_core.data.market_data import EXCHANGE_TIMEZONE
+from krnn_core.data.sources.qlib_folder import QlibFolderSource
 from krnn_signals.config import PipelineConfig, SyntheticSourceConfig, market_source
 
 WEEKENDS = ["0 0 * * 6", "0 0 * * 0"]

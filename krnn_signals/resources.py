@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager
 import dagster as dg
 import duckdb
 
-from krnn_core.read_snapshot import open_snapshot, publish_snapshot, snapshot_path
+from krnn_core.signals.read_snapshot import open_snapshot, publish_snapshot, snapshot_path
 from krnn_core.warehouse import connect
 from krnn_signals.config import PipelineConfig, load_config
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from krnn_core import qlib_store
-from krnn_core.alpha360 import ALPHA360_COLUMNS
-from krnn_core.synthetic import oracle_ic
+from krnn_core.data import qlib_store
+from krnn_core.data.synthetic import oracle_ic
+from krnn_core.features.alpha360 import ALPHA360_COLUMNS
 from krnn_core.warehouse import connect
 from krnn_signals.config import load_config, synthetic_market
 from krnn_signals.demo import materialize_chain, run_job, trading_days_between
@@ -53,8 +53,8 @@ def test_one_signal_per_traded_universe_member_and_trading_day(pipeline):
 def test_stored_features_and_labels_equal_qlibs_alpha360_handler(pipeline):
     from qlib.contrib.data.handler import Alpha360
 
-    from krnn_core.feature_store import read_features
-    from krnn_core.qlib_runtime import init_qlib
+    from krnn_core.data.qlib_runtime import init_qlib
+    from krnn_core.features.store import read_features
 
     start, end = pd.Timestamp("2022-05-04"), pd.Timestamp("2022-06-30")  # ends on the folder's last day
     init_qlib(pipeline.qlib_init.provider_uri)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.reports import backtest_report, ic_report
-from krnn_core.inline_charts import MARKDOWN_LIMIT
+from krnn_core.reports.inline_charts import MARKDOWN_LIMIT
 from krnn_signals.resources import PipelineResource
 
 SVG_IMAGE = "![chart](<data:image/svg+xml,\\<svg "

@@ -95,7 +95,7 @@ def test_unreadable_yaml_names_the_file(tmp_path):
 
 
 def test_a_qlib_folder_source_resolves_its_path(tmp_path):
-    from krnn_core.sources.qlib_folder import QlibFolderSource
+    from krnn_core.data.sources.qlib_folder import QlibFolderSource
     from krnn_signals.config import market_source
 
     raw = _default()

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from krnn_core import qlib_store
-from krnn_core.read_snapshot import open_snapshot
-from krnn_core.sources.csv_feed import CsvSource
+from krnn_core.data import qlib_store
+from krnn_core.data.sources.csv_feed import CsvSource
+from krnn_core.signals.read_snapshot import open_snapshot
 from krnn_signals.config import load_config
 from krnn_signals.definitions import build_definitions, defs
 from krnn_signals.resources import PipelineResource

@@ -9,7 +9,7 @@ import dagster as dg
 import yaml
 
 from krnn_core.alerts import record_alert
-from krnn_core.read_snapshot import open_snapshot
+from krnn_core.signals.read_snapshot import open_snapshot
 from krnn_signals.demo import run_job
 from krnn_signals.monitoring import MODEL_AGE_CHECK, SPREAD_CHECK
 

@@ -1,0 +1,112 @@
+"""Validation of a Qlib folder's calendar and bars; each problem is a sentence naming day and instrument."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from krnn_core.data import qlib_store
+from krnn_core.features.alpha360 import FIELDS, MarketPanel
+
+_MAX_LISTED = 5  # problems quoted per rule; the count says how many there are
+
+
+def calendar_problems(calendar: pd.DatetimeIndex, today: pd.Timestamp) -> list[str]:
+    """Duplicates, days out of order and days after `today`."""
+    problems = []
+    steps = np.diff(calendar.asi8)
+    if (steps == 0).any():
+        problems.append(f"duplicate calendar day {calendar[1:][steps == 0][0].date()}")
+    if (steps < 0).any():
+        problems.append(f"calendar goes back in time at {calendar[1:][steps < 0][0].date()}")
+    if len(calendar) and calendar[-1] > today:
+        problems.append(f"calendar holds future day {calendar[-1].date()} (today is {today.date()})")
+    return problems
+
+
+def bar_problems(panel: MarketPanel, first: int, last: int) -> list[str]:
+    """Partial bars, non-positive prices and OHLC inconsistencies of members in positions [first, last]."""
+    bars = panel.values[first : last + 1]  # (D, N, 6)
+    member = panel.member[first : last + 1]
+    close, open_, high, low, _vwap, volume = (bars[..., i] for i in range(len(FIELDS)))
+    # vwap is left out: real feeds may lack it, and Alpha360 then reads it as missing
+    present = np.isfinite(bars[..., [FIELDS.index(f) for f in ("close", "open", "high", "low", "volume")]])
+    rules = {
+        "partial bar (some fields missing, or inf)": member & present.any(-1) & ~present.all(-1),
+        "non-positive price": member & present.all(-1) & ((np.stack([close, open_, high, low], -1) <= 0).any(-1)),
+        "negative volume": member & (volume < 0),
+        "low above open/close/high": member & ((low > open_) | (low > close) | (low > high)),
+        "high below open/close": member & ((high < open_) | (high < close)),
+    }
+    problems = []
+    for rule, bad in rules.items():
+        days, inst = np.nonzero(bad)
+        if len(days):
+            where = ", ".join(
+                f"{panel.codes[j]} {panel.calendar[first + d].date()}"
+                for d, j in zip(days[:_MAX_LISTED], inst[:_MAX_LISTED], strict=True)
+            )
+            problems.append(f"{rule}: {len(days)} bars, e.g. {where}")
+    return problems
+
+
+def jump_problems(panel: MarketPanel, factor: np.ndarray, first: int, last: int, limit: float) -> list[str]:
+    """Members whose close moved more than `limit` from their previous close while the factor stayed put.
+
+    `factor` is (days, instruments) like the panel, NaN where unknown (read as unchanged); a suspended
+    day is skipped over, so the move is measured from the last close before it.
+    """
+    close = pd.DataFrame(panel.values[:, :, FIELDS.index("close")]).ffill().shift(1).to_numpy()
+    known_factor = pd.DataFrame(factor).ffill()
+    factor_moved = (known_factor != known_factor.shift(1)).to_numpy() & known_factor.shift(1).notna().to_numpy()
+    today = panel.values[first : last + 1, :, FIELDS.index("close")]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        move = np.abs(today / close[first : last + 1] - 1)
+    bad = panel.member[first : last + 1] & (move > limit) & ~factor_moved[first : last + 1]
+    days, inst = np.nonzero(bad)
+    where = ", ".join(
+        f"{panel.codes[j]} {panel.calendar[first + d].date()} {move[d, j]:+.1%}"
+        for d, j in zip(days[:_MAX_LISTED], inst[:_MAX_LISTED], strict=True)
+    )
+    return (
+        [f"close moved more than {limit:.0%} without a factor change: {len(days)} bars, e.g. {where}"]
+        if len(days)
+        else []
+    )
+
+
+def coverage_problems(
+    panel: MarketPanel, listed_member: np.ndarray, first: int, last: int, min_share: float
+) -> list[str]:
+    """Days whose share of index members (as the market file lists them) with a bar falls below `min_share`."""
+    has_bar = np.isfinite(panel.values[first : last + 1, :, FIELDS.index("close")]) & listed_member[first : last + 1]
+    share = has_bar.sum(1) / np.maximum(listed_member[first : last + 1].sum(1), 1)
+    low = np.flatnonzero(share < min_share)
+    where = ", ".join(f"{panel.calendar[first + d].date()} {share[d]:.0%}" for d in low[:_MAX_LISTED])
+    return (
+        [f"members with a bar below {min_share:.0%} of the index on {len(low)} days, e.g. {where}"] if len(low) else []
+    )
+
+
+def listed_members(panel: MarketPanel, spans: dict) -> np.ndarray:
+    """(days, instruments) bool: the market file lists the instrument on the day, data or not."""
+    listed = np.zeros(panel.member.shape, dtype=bool)
+    for j, code in enumerate(panel.codes):
+        for first, last in qlib_store.listed_positions(panel.calendar, spans.get(code, [])):
+            listed[first : last + 1, j] = True
+    return listed
+
+
+def members_without_data(
+    provider_uri: str | Path, spans: qlib_store.Spans, calendar: pd.DatetimeIndex, codes: list[str]
+) -> list[str]:
+    """Those of `codes` whose close file (read from its header only) holds no day the market file lists them on."""
+    missing = []
+    for code in codes:
+        stored = qlib_store.data_range(provider_uri, code, calendar)
+        listed = qlib_store.listed_positions(calendar, spans[code])
+        if stored is None or not any(max(first, stored[0]) <= min(last, stored[1]) for first, last in listed):
+            missing.append(code)
+    return missing

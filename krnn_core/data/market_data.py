@@ -1,0 +1,52 @@
+"""When a session has closed, and what the pipeline's Qlib folder holds (its sources live in `data.sources`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from krnn_core.data import qlib_store
+
+EXCHANGE_TIMEZONE = "Asia/Shanghai"
+SESSION_CLOSE_HOUR = 15
+
+
+class MarketDataNotAvailable(ValueError):
+    """The asked day has no market data yet (it is in the future or its session is still open)."""
+
+
+@dataclass(frozen=True)
+class FolderSummary:
+    """What a Qlib folder holds for a window of days."""
+
+    last_day: pd.Timestamp
+    days: int
+    instruments: int  # market members with a bar on the last day of the window
+    rows: int  # non-missing bars of market members in the window
+
+
+def last_closed_session(now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The latest date whose session has closed in Shanghai: today after 15:00, else yesterday."""
+    now = (now or pd.Timestamp.now(tz=EXCHANGE_TIMEZONE)).tz_convert(EXCHANGE_TIMEZONE)
+    closed = now.normalize() if now.hour >= SESSION_CLOSE_HOUR else now.normalize() - pd.Timedelta(days=1)
+    return closed.tz_localize(None)
+
+
+def summarize(provider_uri: Path, market: str, start: pd.Timestamp, end: pd.Timestamp) -> FolderSummary:
+    """Count the days, members and bars the folder holds in [start, end]; refuse a missing day."""
+    calendar = qlib_store.read_calendar(provider_uri)
+    for day in (start, end):
+        if day not in calendar:
+            raise MarketDataNotAvailable(f"{day.date()} is not in {provider_uri}/calendars/day.txt")
+    window = calendar[(calendar >= start) & (calendar <= end)]
+    spans = qlib_store.read_instruments(provider_uri, market)
+    members = [set(qlib_store.members_on(spans, day)) for day in window]
+    codes = sorted(set().union(*members))
+    member = np.array([[code in today for code in codes] for today in members], dtype=bool)
+    close = qlib_store.read_panel(provider_uri, codes, ["close"], calendar)[:, :, 0]
+    lo, hi = calendar.get_loc(start), calendar.get_loc(end)
+    has_bar = np.isfinite(close[lo : hi + 1]) & member
+    return FolderSummary(calendar[-1], len(window), int(has_bar[-1].sum()), int(has_bar.sum()))

@@ -1,0 +1,146 @@
+"""One model version per retraining period: its point-in-time windows, its data, its training."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from krnn_core.features.alpha360 import ALPHA360_COLUMNS, LABEL_HORIZON
+from krnn_core.features.processors import RobustZScoreNorm, cs_rank_norm, fillna
+from krnn_core.features.store import FeatureMatrix, read_features
+from krnn_core.model.trainer import TrainingSet, split_qlib_kwargs, train_krnn
+from krnn_core.model.versions import model_version_id, save_artifact
+
+
+@dataclass(frozen=True)
+class ModelWindows:
+    """Train and valid windows of one model version, all labels matured before `period_start`."""
+
+    period_start: pd.Timestamp  # first trading day the model predicts
+    train: tuple[pd.Timestamp, pd.Timestamp]
+    valid: tuple[pd.Timestamp, pd.Timestamp]
+
+    @property
+    def label_end(self) -> pd.Timestamp:
+        return self.valid[1]
+
+    def as_dict(self) -> dict[str, str]:
+        days = {"period_start": self.period_start, "train_start": self.train[0], "train_end": self.train[1]}
+        days |= {"valid_start": self.valid[0], "valid_end": self.valid[1]}
+        return {key: str(day.date()) for key, day in days.items()}
+
+
+def rolling_windows(
+    calendar: pd.DatetimeIndex, period_start: pd.Timestamp, segments: dict[str, tuple], rtype: str
+) -> ModelWindows:
+    """Roll the first version's train/valid segments forward to a later period, Qlib's RollingGen style.
+
+    `calendar` must reach the period's first trading day (use the future calendar). Windows move by
+    the number of trading days between the test segment's start and the period's start; `expanding`
+    keeps the train start fixed. The valid window is cut so its labels matured before the period.
+    """
+    first = _first_on_or_after(calendar, period_start)
+    shift = first - _first_on_or_after(calendar, pd.Timestamp(segments["test"][0]))
+    if shift < 0:
+        raise ValueError(f"retraining period {period_start.date()} starts before the test segment")
+    train_start, train_end = (_first_on_or_after(calendar, pd.Timestamp(day)) for day in segments["train"])
+    valid_start, valid_end = (_first_on_or_after(calendar, pd.Timestamp(day)) + shift for day in segments["valid"])
+    if rtype == "sliding":
+        train_start += shift
+    # trained after the close of the day before the period, the model sees labels of days up to 2 before that
+    valid_end = min(valid_end, first - 1 - LABEL_HORIZON)
+    train_end = min(train_end + shift, valid_start - 1)
+    if not train_start <= train_end < valid_start <= valid_end:
+        raise ValueError(f"retraining period {period_start.date()}: train/valid windows are empty after cutting")
+    pick = calendar.__getitem__
+    return ModelWindows(pick(first), (pick(train_start), pick(train_end)), (pick(valid_start), pick(valid_end)))
+
+
+def load_training_data(con: duckdb.DuckDBPyConnection, windows: ModelWindows) -> tuple[FeatureMatrix, FeatureMatrix]:
+    """The stored features and labels of the train and valid windows; refused where any is missing."""
+    train = _matured(read_features(con, *windows.train, with_labels=True), "train", windows.train)
+    valid = _matured(read_features(con, *windows.valid, with_labels=True), "valid", windows.valid)
+    return train, valid
+
+
+def train_model_version(
+    train: FeatureMatrix,
+    valid: FeatureMatrix,
+    model_dir: Path,
+    windows: ModelWindows,
+    model_kwargs: dict,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train KRNN on the windows' data and save the artifact; the `model_versions` row to record."""
+    started = time.monotonic()
+    model_config, trainer_config = split_qlib_kwargs(model_kwargs)
+    norm, train_set, valid_set = learn_sets(train, valid)
+    result = train_krnn(model_config, trainer_config, train_set, valid_set, log)
+    version = model_version_id(model_kwargs, windows.as_dict(), result.seed)
+    path, sha256 = save_artifact(model_dir, version, result.state_dict, norm, ALPHA360_COLUMNS, model_kwargs)
+    row = {
+        "model_version": version,
+        "period": str(windows.period_start.date()),
+        "train_start": windows.train[0].date(),
+        "train_end": windows.train[1].date(),
+        "valid_start": windows.valid[0].date(),
+        "valid_end": windows.valid[1].date(),
+        "label_end": windows.label_end.date(),
+        "best_epoch": result.best_epoch,
+        "valid_loss": result.valid_loss,
+        "valid_ic": result.valid_ic,
+        "n_train": len(train.index),
+        "n_valid": len(valid.index),
+        "device": result.device,
+        "seed": result.seed,
+        "duration_s": time.monotonic() - started,
+        "artifact_path": str(path),
+        "sha256": sha256,
+        "config_json": json.dumps(model_kwargs, sort_keys=True),
+        "history_json": json.dumps(result.history),
+        "created_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+    }
+    return row
+
+
+def _matured(data: FeatureMatrix, name: str, window: tuple[pd.Timestamp, pd.Timestamp]) -> FeatureMatrix:
+    """Refuse a window whose features or labels have not been materialized."""
+    days = data.index.get_level_values("datetime")
+    if len(days) == 0:
+        raise ValueError(f"no alpha360_features stored for the {name} window {window[0].date()}..{window[1].date()}")
+    labelled = pd.Series(np.isfinite(data.y), index=days).groupby(level=0).any()
+    missing = labelled.index[~labelled.to_numpy()]
+    if len(missing):
+        raise ValueError(
+            f"no alpha360_labels stored for {len(missing)} days of the {name} window, first {missing[0].date()}"
+        )
+    return data
+
+
+def learn_sets(train: FeatureMatrix, valid: FeatureMatrix) -> tuple[RobustZScoreNorm, TrainingSet, TrainingSet]:
+    """Qlib's processors fitted on the train window only (its fit_start/fit_end) and applied to both windows."""
+    norm = RobustZScoreNorm.fit(train.x)
+    return norm, _learn_set(train, norm), _learn_set(valid, norm)
+
+
+def _learn_set(data: FeatureMatrix, norm: RobustZScoreNorm) -> TrainingSet:
+    """Qlib's learn processors: DropnaLabel, then CSRankNorm; features RobustZScoreNorm + Fillna."""
+    keep = np.isfinite(data.y)
+    day = pd.factorize(data.index.get_level_values("datetime")[keep])[0]
+    x = fillna(norm(data.x[keep]))
+    return TrainingSet(x=x, y=cs_rank_norm(data.y[keep], day), day=day)
+
+
+def _first_on_or_after(calendar: pd.DatetimeIndex, day: pd.Timestamp) -> int:
+    """Position of the first trading day on or after `day`."""
+    pos = int(calendar.searchsorted(day))
+    if pos >= len(calendar):
+        raise ValueError(f"{day.date()} is after the last day of the trading calendar ({calendar[-1].date()})")
+    return pos

@@ -1,0 +1,121 @@
+"""Daily KRNN scores per universe member, each stamped with the model version that made it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from krnn_core.data import qlib_store
+from krnn_core.data.market_checks import listed_members
+from krnn_core.features.alpha360 import ALPHA360_COLUMNS, FIELDS, MarketPanel, load_panel
+from krnn_core.features.processors import fillna
+from krnn_core.features.store import read_features
+from krnn_core.model.trainer import predict
+from krnn_core.model.versions import LoadedModel, load_artifact, model_version_for
+from krnn_core.tables import SIGNALS_TABLE
+from krnn_core.warehouse import replace_rows
+from krnn_core.warehouse_reads import read_indexed
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {SIGNALS_TABLE} (
+    datetime DATE NOT NULL, instrument VARCHAR NOT NULL, score DOUBLE NOT NULL,
+    rank INTEGER NOT NULL, model_version VARCHAR NOT NULL
+);
+"""
+_CLOSE0 = ALPHA360_COLUMNS.index("CLOSE0")
+_QUOTED = 5  # rows quoted per problem; the count says how many there are
+
+
+def score_days(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Scores of every trading day in [start, end] from the version trained before each day."""
+    data = read_features(con, start, end)
+    days = data.index.get_level_values("datetime")
+    if len(days) == 0:
+        raise ValueError(f"no alpha360_features stored for {start.date()}..{end.date()}: materialize them first")
+    # a suspended instrument has no bar today (CLOSE0 = $close/$close is NaN): it gets no score
+    traded = np.isfinite(data.x[:, _CLOSE0])
+    frames, models = [], {}
+    for day in days.unique():
+        version = model_version_for(con, day.date())
+        if version is None:
+            raise ValueError(f"no model version whose training labels end before {day.date()}: train krnn_model first")
+        model = models.setdefault(version["model_version"], _load(version))
+        rows = (days == day) & traded
+        frames.append(_ranked(day, data.index[rows].get_level_values("instrument"), model, data.x[rows], version))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_signals(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> int:
+    """Replace the signals of days [start, end] in one transaction."""
+    con.execute(SCHEMA)
+    # for backfills and re-execution, delete all existing signals of the window first
+    return replace_rows(con, SIGNALS_TABLE, frame, "datetime BETWEEN ? AND ?", [start.date(), end.date()])
+
+
+def read_signals(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Stored scores of days [start, end], indexed by (datetime, instrument) as Qlib's `pred.pkl`."""
+    sql = f"SELECT datetime, instrument, score FROM {SIGNALS_TABLE} WHERE datetime BETWEEN ? AND ? ORDER BY 1, 2"
+    return read_indexed(con, sql, [start.date(), end.date()])["score"]
+
+
+def _ranked(day: pd.Timestamp, instruments: pd.Index, model: LoadedModel, x: np.ndarray, version: dict) -> pd.DataFrame:
+    """One day's scores, ranked 1 = best."""
+    scores = predict(model.model, fillna(model.norm(x)))
+    frame = pd.DataFrame({"datetime": day, "instrument": instruments, "score": scores.astype(np.float64)})
+    frame["rank"] = frame["score"].rank(ascending=False, method="first").astype(np.int32)
+    frame["model_version"] = version["model_version"]
+    return frame.sort_values("rank", ignore_index=True)
+
+
+def _load(version: dict) -> LoadedModel:
+    return load_artifact(Path(version["artifact_path"]), version["sha256"])
+
+
+def signal_universe_problems(
+    stored: pd.Series, provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
+) -> list[str]:
+    """How `stored` (read_signals of [start, end]) differs from one finite score per index member with a bar.
+
+    Members and bars come from the Qlib folder, not from the feature rows the scores were made from.
+    """
+    panel = load_panel(provider_uri, market, start, end)
+    has_bar = panel.member & np.isfinite(panel.values[:, :, FIELDS.index("close")])
+    listed = listed_members(panel, qlib_store.read_instruments(provider_uri, market))
+    finite = stored.index[np.isfinite(stored.to_numpy())]
+    problems = {
+        "members with a bar and no finite score": _rows(panel, has_bar).difference(finite),
+        "scores of instruments that are not index members that day": stored.index.difference(_rows(panel, listed)),
+        "scores of members without a bar that day": stored.index.intersection(_rows(panel, listed & ~has_bar)),
+        "non-finite scores": stored.index.difference(finite),
+        "duplicate rows": stored.index[stored.index.duplicated()],
+    }
+    return [f"{what}: {len(rows)}, e.g. {_quoted(rows)}" for what, rows in problems.items() if len(rows)]
+
+
+def _rows(panel: MarketPanel, mask: np.ndarray) -> pd.MultiIndex:
+    """(datetime, instrument) of the panel's cells where `mask` (days, instruments) holds."""
+    days, inst = np.nonzero(mask)
+    return pd.MultiIndex.from_arrays(
+        [panel.calendar[days], np.asarray(panel.codes)[inst]], names=["datetime", "instrument"]
+    )
+
+
+def _quoted(rows: pd.MultiIndex) -> str:
+    return ", ".join(f"{code} {day.date()}" for day, code in rows[:_QUOTED])
+
+
+def signal_day_stats(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Per day: rows, cross-sectional score std, and the model version with the last day of its labels."""
+    return con.execute(
+        f"""
+        SELECT s.datetime, count(*) AS n, coalesce(stddev_samp(s.score), 0) AS score_std,
+               any_value(s.model_version) AS model_version, count(DISTINCT s.model_version) AS versions,
+               any_value(m.label_end) AS label_end
+        FROM {SIGNALS_TABLE} s LEFT JOIN model_versions m USING (model_version)
+        WHERE s.datetime BETWEEN ? AND ? GROUP BY s.datetime ORDER BY s.datetime
+        """,
+        [start.date(), end.date()],
+    ).df()

@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+
+from krnn_core.data import qlib_store
+from krnn_core.data.market_checks import (
+    bar_problems,
+    calendar_problems,
+    coverage_problems,
+    jump_problems,
+    listed_members,
+    members_without_data,
+)
+from krnn_core.features.alpha360 import FIELDS, MarketPanel
+
+DAYS = pd.bdate_range("2024-01-02", periods=4)
+
+
+def _panel() -> MarketPanel:
+    bar = {"close": 10.0, "open": 9.8, "high": 10.3, "low": 9.7, "vwap": 10.0, "volume": 1e5}
+    values = np.tile(np.array([bar[f] for f in FIELDS], np.float32), (len(DAYS), 2, 1))  # (days, 2 codes, fields)
+    return MarketPanel(DAYS, ["SH600000", "SZ000001"], values, np.ones((len(DAYS), 2), dtype=bool))
+
+
+def test_a_clean_panel_has_no_problem():
+    assert bar_problems(_panel(), 0, len(DAYS) - 1) == []
+
+
+def test_each_bad_bar_is_reported_with_instrument_and_day():
+    panel = _panel()
+    panel.values[1, 0, FIELDS.index("high")] = 9.0  # high below open and close
+    panel.values[2, 1, FIELDS.index("volume")] = np.nan  # a partial bar
+    panel.values[3, 1, :] = np.nan  # a whole missing bar is a suspension, not a problem
+    problems = bar_problems(panel, 0, len(DAYS) - 1)
+    assert any("high below open/close" in p and "SH600000 2024-01-03" in p for p in problems)
+    assert any("low above" in p and "SH600000 2024-01-03" in p for p in problems)
+    assert any("partial bar" in p and "SZ000001 2024-01-04" in p for p in problems)
+    assert len(problems) == 3
+
+
+def test_problems_outside_the_window_or_of_non_members_are_ignored():
+    panel = _panel()
+    panel.values[0, 0, FIELDS.index("close")] = -1.0
+    panel.values[2, 1, FIELDS.index("close")] = -1.0
+    panel.member[2, 1] = False
+    assert bar_problems(panel, 1, 3) == []
+    assert "non-positive price: 1 bars, e.g. SH600000 2024-01-02" in bar_problems(panel, 0, 3)
+
+
+def test_calendar_duplicates_disorder_and_future_days_are_reported():
+    calendar = pd.DatetimeIndex(["2024-01-02", "2024-01-03", "2024-01-03", "2024-01-02", "2024-01-09"])
+    problems = calendar_problems(calendar, pd.Timestamp("2024-01-05"))
+    assert problems == [
+        "duplicate calendar day 2024-01-03",
+        "calendar goes back in time at 2024-01-02",
+        "calendar holds future day 2024-01-09 (today is 2024-01-05)",
+    ]
+    assert calendar_problems(DAYS, DAYS[-1]) == []
+
+
+def test_a_jump_warns_unless_the_factor_changed_and_a_suspension_is_skipped_over():
+    panel = _panel()
+    close = FIELDS.index("close")
+    panel.values[1:, 0, close] = 12.0  # SH600000 +20% on day 1, factor unchanged
+    panel.values[1:, 1, close] = 5.0  # SZ000001 -50% on day 1: a split, its factor doubles
+    factor = np.ones((len(DAYS), 2), np.float32)
+    factor[1:, 1] = 2.0
+    problems = jump_problems(panel, factor, 1, 3, 0.11)
+    assert problems == ["close moved more than 11% without a factor change: 1 bars, e.g. SH600000 2024-01-03 +20.0%"]
+    panel.values[1, 0, :] = np.nan  # suspended on day 1: day 2 is measured against day 0's close
+    assert "SH600000 2024-01-04 +20.0%" in jump_problems(panel, factor, 1, 3, 0.11)[0]
+
+
+def test_coverage_counts_listed_members_without_a_bar():
+    panel = _panel()
+    panel.values[2, 1, :] = np.nan
+    listed = listed_members(panel, {"SH600000": [(DAYS[0], DAYS[-1])], "SZ000001": [(DAYS[1], DAYS[2])]})
+    assert listed[:, 1].tolist() == [False, True, True, False]
+    assert coverage_problems(panel, listed, 0, 3, 0.9) == [
+        "members with a bar below 90% of the index on 1 days, e.g. 2024-01-04 50%"
+    ]
+    assert coverage_problems(panel, listed, 0, 3, 0.5) == []
+
+
+def test_members_without_data_are_those_whose_closes_miss_every_listed_day(tmp_path):
+    calendar = pd.bdate_range("2024-01-02", periods=10)
+    qlib_store.write_field(tmp_path, "SH600000", "close", np.full(4, 10.0, np.float32), start_index=0)  # days 0-3
+    qlib_store.write_field(tmp_path, "SH600001", "close", np.full(4, 10.0, np.float32), start_index=0)  # days 0-3
+    qlib_store.write_field(tmp_path, "SH600002", "close", np.zeros(0, np.float32), start_index=5)  # a header only
+    spans = {
+        "SH600000": [(calendar[3], calendar[9])],  # listed from day 3: its closes cover day 3
+        "SH600001": [(calendar[4], calendar[9])],  # listed from day 4: its closes ended on day 3
+        "SH600002": [(calendar[0], calendar[9])],
+        "SZ000001": [(calendar[0], calendar[9])],  # no close file
+    }
+    assert members_without_data(tmp_path, spans, calendar, sorted(spans)) == ["SH600001", "SH600002", "SZ000001"]
+    # listed from a Saturday: the span starts on the next trading day
+    saturday = {"SH600000": [(pd.Timestamp("2024-01-06"), calendar[9])]}
+    assert members_without_data(tmp_path, saturday, calendar, ["SH600000"]) == ["SH600000"]
