@@ -2,12 +2,12 @@
 
 import dagster as dg
 
+from assets.partitions import partition_days
+from assets.resources import Pipeline
 from krnn_core.features.store import FEATURES_TABLE, LABELS_TABLE, materialize_features, materialize_labels
-from krnn_signals.partitions import partition_days
-from krnn_signals.resources import PipelineResource
 
 
-def alpha360_features(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+def alpha360_features(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """Qlib's 360 Alpha360 columns of every universe member, one row per (trading day, instrument).
 
     Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
@@ -20,7 +20,7 @@ def alpha360_features(context: dg.AssetExecutionContext, pipeline: PipelineResou
     return dg.MaterializeResult(metadata={"table": FEATURES_TABLE, "rows": rows, "first_day": str(start.date())})
 
 
-def alpha360_labels(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+def alpha360_labels(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """Labels Ref($close,-2)/Ref($close,-1)-1 that mature on the partition's day: those of two trading days before.
 
     Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...

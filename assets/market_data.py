@@ -1,15 +1,34 @@
-"""Stage 1: the pipeline's Qlib data folder, refreshed one trading day at a time from the config's source."""
+"""Stage 1: the pipeline's Qlib data folder, refreshed one trading day at a time from the config's source,
+and its checks: the market data is sound before features are built."""
 
 import dagster as dg
 
+from assets.partitions import partition_days
+from assets.resources import Pipeline
+from krnn_core.config import market_source
+from krnn_core.data import qlib_store
+from krnn_core.data.market_checks import (
+    bar_problems,
+    calendar_problems,
+    coverage_problems,
+    jump_problems,
+    listed_members,
+    members_without_data,
+)
 from krnn_core.data.market_data import MarketDataNotAvailable, last_closed_session, summarize
 from krnn_core.data.quarantine import write_quarantine
-from krnn_signals.config import market_source
-from krnn_signals.partitions import partition_days
-from krnn_signals.resources import PipelineResource
+from krnn_core.features.alpha360 import load_panel
+
+CALENDAR_CHECK = "calendar_is_valid"
+BARS_CHECK = "bars_are_consistent"
+JUMP_CHECK = "no_unexplained_jumps"
+UNIVERSE_CHECK = "universe_is_covered"
+# trading days searched back for a member's last close before a suspension: a move after a longer
+# suspension is not checked, and a daily run reads a year of bars instead of the whole history
+JUMP_LOOKBACK = 250
 
 
-def qlib_market_data(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+def qlib_market_data(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """The Qlib folder (calendar, instruments, .day.bin fields) brought up to the partition's day.
 
     Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
@@ -54,3 +73,67 @@ def build_qlib_market_data(trading_days: dg.PartitionsDefinition) -> dg.AssetsDe
         kinds={"qlib"},
         group_name="market_data",
     )(qlib_market_data)
+
+
+@dg.asset_check(asset="qlib_market_data", name=CALENDAR_CHECK, blocking=True)
+def calendar_is_valid(pipeline: Pipeline) -> dg.AssetCheckResult:
+    """The calendar is strictly increasing, without duplicates or days whose session has not closed."""
+    calendar = qlib_store.read_calendar(pipeline.config.qlib_init.provider_uri)
+    problems = calendar_problems(calendar, last_closed_session())
+    return dg.AssetCheckResult(
+        passed=not problems, metadata={"problems": "; ".join(problems) or "none", "days": len(calendar)}
+    )
+
+
+def bars_are_consistent(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
+    """Every member's bar of the refreshed days is whole, positive and OHLC-consistent."""
+    config = pipeline.config
+    start, end = partition_days(context)
+    panel = load_panel(config.qlib_init.provider_uri, config.market, start, end)  # only the refreshed days
+    problems = bar_problems(panel, 0, len(panel.calendar) - 1)
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
+
+
+def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
+    """Warn when a member's close moves beyond `monitoring.max_day_move` while its factor stays the same."""
+    config = pipeline.config
+    start, end = partition_days(context)
+    panel = load_panel(config.qlib_init.provider_uri, config.market, start, end, history=JUMP_LOOKBACK)
+    factor = qlib_store.read_field_window(config.qlib_init.provider_uri, panel.codes, "factor", panel.calendar)
+    problems = jump_problems(
+        panel, factor, panel.day_index(start), panel.day_index(end), config.monitoring.max_day_move
+    )
+    return _warning(problems)
+
+
+def universe_is_covered(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
+    """Warn when too few index members have a bar on a day, or when members have no data at all."""
+    config = pipeline.config
+    provider = config.qlib_init.provider_uri
+    start, end = partition_days(context)
+    panel = load_panel(provider, config.market, start, end)
+    spans = qlib_store.read_instruments(provider, config.market)
+    listed = listed_members(panel, spans)
+    problems = coverage_problems(panel, listed, 0, len(panel.calendar) - 1, config.monitoring.min_coverage)
+    listed_codes = [code for j, code in enumerate(panel.codes) if listed[:, j].any()]
+    without_data = members_without_data(provider, spans, qlib_store.read_calendar(provider), listed_codes)
+    if without_data:
+        problems.append(f"{len(without_data)} members have no data at all: {', '.join(without_data)}")
+    return _warning(problems)
+
+
+def _warning(problems: list[str]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=not problems, severity=dg.AssetCheckSeverity.WARN, metadata={"problems": "; ".join(problems) or "none"}
+    )
+
+
+def build_market_data_checks(trading_days: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    """The market-data checks, the partitioned ones over the code location's trading days."""
+    daily = dict(partitions_def=trading_days)
+    return [
+        calendar_is_valid,
+        dg.asset_check(asset="qlib_market_data", name=BARS_CHECK, blocking=True, **daily)(bars_are_consistent),
+        dg.asset_check(asset="qlib_market_data", name=JUMP_CHECK, **daily)(no_unexplained_jumps),
+        dg.asset_check(asset="qlib_market_data", name=UNIVERSE_CHECK, **daily)(universe_is_covered),
+    ]

@@ -3,18 +3,18 @@
 import dagster as dg
 import pandas as pd
 
+from assets.resources import Pipeline
+from krnn_core.config import segments
 from krnn_core.data import qlib_store
 from krnn_core.model.retraining import load_training_data, rolling_windows, train_model_version
 from krnn_core.model.versions import record_model_version
-from krnn_signals.config import segments
-from krnn_signals.resources import PipelineResource
 
 # the model reads a rolling window of history that ends before its period (see rolling_windows);
 # Dagster's time-window mappings cannot say "N trading days before" across partition definitions
 _HISTORY = dg.AllPartitionMapping()
 
 
-def krnn_model(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+def krnn_model(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """A KRNN model version trained on the labels that matured before its retraining period starts."""
     config = pipeline.config
     calendar = qlib_store.read_calendar(config.qlib_init.provider_uri, future=True)

@@ -7,6 +7,8 @@ The UI shows each report's figures as numbers it can plot over materializations,
 import dagster as dg
 import pandas as pd
 
+from assets.resources import Pipeline
+from krnn_core.config import backtest_config, report_bounds
 from krnn_core.reports.report_tables import signal_window, write_backtest_report, write_ic_report
 from krnn_core.reports.views import (
     backtest_chart,
@@ -17,9 +19,9 @@ from krnn_core.reports.views import (
     recent_ic_table,
     window_text,
 )
-from krnn_signals.config import backtest_config, report_bounds
-from krnn_signals.resources import PipelineResource
 
+IC_DRIFT_CHECK = "rank_ic_holds_up"
+ROLLING_DAYS = 20
 _COLUMN_TYPES = {"i": "int", "f": "float"}  # by numpy dtype kind; the rest are strings
 
 
@@ -31,7 +33,7 @@ def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
 
 
 @dg.asset(deps=["signals", "alpha360_labels"], pool="duckdb", kinds={"duckdb"}, group_name="reports")
-def ic_report(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+def ic_report(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """IC / Rank IC per day with rolling means, ICIR, IC decay, quantile returns and top-k turnover."""
     topk = backtest_config(pipeline.config).topk
     with pipeline.duckdb() as con:
@@ -46,8 +48,22 @@ def ic_report(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> 
     )
 
 
+@dg.asset_check(asset="ic_report", name=IC_DRIFT_CHECK)
+def rank_ic_holds_up(pipeline: Pipeline) -> dg.AssetCheckResult:
+    """The rolling 20-day Rank IC stays above the floor; below it the model may have stopped working."""
+    floor = pipeline.config.monitoring.rank_ic_floor
+    with pipeline.snapshot() as con:
+        daily = con.execute("SELECT datetime, rank_ic FROM ic_daily ORDER BY datetime").df()
+    recent = float(daily["rank_ic"].tail(ROLLING_DAYS).mean())
+    return dg.AssetCheckResult(
+        passed=len(daily) >= ROLLING_DAYS and recent >= floor,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rank_ic_20d": recent, "floor": floor, "days": len(daily)},
+    )
+
+
 @dg.asset(deps=["signals"], pool="duckdb", kinds={"qlib", "duckdb"}, group_name="reports")
-def backtest_report(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+def backtest_report(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """Qlib's TopkDropout backtest of the signals against the benchmark, with trading costs."""
     config = pipeline.config
     with pipeline.duckdb() as con:

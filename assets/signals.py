@@ -1,15 +1,26 @@
-"""Stage 4: one partition of scores per trading day."""
+"""Stage 4: one partition of scores per trading day, and its checks: coverage, spread and model age."""
 
 import dagster as dg
+import pandas as pd
 
-from krnn_core.signals.scoring import SIGNALS_TABLE, score_days, write_signals
-from krnn_signals.partitions import partition_days
-from krnn_signals.resources import PipelineResource
+from assets.partitions import partition_days
+from assets.resources import Pipeline
+from krnn_core.signals.scoring import (
+    SIGNALS_TABLE,
+    read_signals,
+    score_days,
+    signal_day_stats,
+    signal_universe_problems,
+    write_signals,
+)
 
 TOP_SHOWN = 10
+COVERAGE_CHECK = "signals_cover_universe"
+SPREAD_CHECK = "signals_are_spread"
+MODEL_AGE_CHECK = "model_is_recent"
 
 
-def signals(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+def signals(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """A KRNN score and rank per universe member and trading day, stamped with its model version.
 
     Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
@@ -41,3 +52,61 @@ def build_signals(trading_days: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         group_name="signals",
     )(signals)
+
+
+def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
+    """Each day has exactly one finite score per universe member with a bar, and no score for the others."""
+    config = pipeline.config
+    start, end = partition_days(context)
+    with pipeline.snapshot() as con:
+        stored = read_signals(con, start, end)
+    problems = signal_universe_problems(stored, config.qlib_init.provider_uri, config.market, start, end)
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
+
+
+def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
+    """Each day's scores have a cross-sectional spread above the floor: a collapsed model is caught."""
+    floor = pipeline.config.monitoring.min_score_std
+    with pipeline.snapshot() as con:
+        stats = signal_day_stats(con, *partition_days(context))
+    collapsed = stats[stats["score_std"] < floor]
+    return dg.AssetCheckResult(
+        passed=collapsed.empty and not stats.empty,
+        metadata={
+            "min_score_std": float(stats["score_std"].min()) if len(stats) else 0.0,
+            "floor": floor,
+            "collapsed_days": _days_listed(collapsed["datetime"]),
+        },
+    )
+
+
+def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
+    """The model behind each day's scores saw labels no older than the configured limit."""
+    limit = pipeline.config.monitoring.max_model_age_days
+    with pipeline.snapshot() as con:
+        stats = signal_day_stats(con, *partition_days(context))
+    age = (pd.to_datetime(stats["datetime"]) - pd.to_datetime(stats["label_end"])).dt.days
+    stale = stats[age > limit]
+    return dg.AssetCheckResult(
+        passed=stale.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "max_age_days": int(age.max()) if len(age) else 0,
+            "limit_days": limit,
+            "stale_days": _days_listed(stale["datetime"]),
+        },
+    )
+
+
+def _days_listed(days: pd.Series) -> str:
+    return ", ".join(str(day.date()) for day in pd.to_datetime(days)[:10]) or "none"
+
+
+def build_signal_checks(trading_days: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    """The checks on each day's signals over the code location's trading days."""
+    daily = dict(partitions_def=trading_days)
+    return [
+        dg.asset_check(asset="signals", name=COVERAGE_CHECK, blocking=True, **daily)(signals_cover_universe),
+        dg.asset_check(asset="signals", name=SPREAD_CHECK, blocking=True, **daily)(signals_are_spread),
+        dg.asset_check(asset="signals", name=MODEL_AGE_CHECK, **daily)(model_is_recent),
+    ]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from krnn_core.config import PipelineConfig, load_config
 from krnn_core.signals import queries as signal_queries
 from krnn_core.signals.read_snapshot import open_snapshot
-from krnn_signals.config import load_config
 
 
 def _date(text: str) -> dt.date:
@@ -45,9 +45,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    if args.command == "demo":
-        return _demo()
-    with open_snapshot(load_config().duckdb_path) as con:
+    if args.command != "demo":
+        return _print_answer(load_config(), args)
+    from krnn_signals.demo import run_demo  # dagster and the code location, which loads the config once
+
+    config = run_demo()
+    for command in (["signals", "--top", "20"], ["report"]):
+        _print_answer(config, _parser().parse_args(command))
+
+
+def _print_answer(config: PipelineConfig, args: argparse.Namespace) -> None:
+    """Print one command's answer from the published snapshot of `config`'s warehouse."""
+    with open_snapshot(config.duckdb_path) as con:
         try:
             print(_answer(con, args))
         except signal_queries.NoSignals as error:
@@ -88,17 +97,6 @@ def _lines(figures: dict) -> str:
         f"  {key:<45} {value: .4f}" if isinstance(value, float) else f"  {key:<45} {value}"
         for key, value in figures.items()
     )
-
-
-def _demo() -> None:
-    import dagster as dg
-
-    from krnn_signals.demo import demo_last_day, materialize_chain
-
-    with dg.DagsterInstance.get() as instance:
-        materialize_chain(instance, demo_last_day())
-    main(["signals", "--top", "20"])
-    main(["report"])
 
 
 if __name__ == "__main__":

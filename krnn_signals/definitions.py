@@ -1,26 +1,23 @@
 """The Dagster code location of krnn-signals: every definition built from one config, loaded once."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from assets.features import build_feature_assets
-from assets.market_data import build_qlib_market_data
+from assets.market_data import build_market_data_checks, build_qlib_market_data
 from assets.model import build_krnn_model
-from assets.reports import backtest_report, ic_report
-from assets.signals import build_signals
-from krnn_signals.checks import build_checks
-from krnn_signals.config import PipelineConfig, config_path, load_config
+from assets.reports import backtest_report, ic_report, rank_ic_holds_up
+from assets.resources import PipelineResource
+from assets.signals import build_signal_checks, build_signals
+from krnn_core.config import PipelineConfig, load_config
 from krnn_signals.jobs import daily_signals_job, krnn_model_job, market_data_job, reports_job, signals_job
-from krnn_signals.monitoring import build_freshness, build_signal_checks, run_failure_alerts
+from krnn_signals.monitoring import build_freshness, run_failure_alerts
 from krnn_signals.partitions import build_retraining_periods, build_trading_days
-from krnn_signals.resources import PipelineResource
 from krnn_signals.schedules import build_daily_signals_schedule
 from krnn_signals.sensors import build_after_daily_signals
 
 
-def build_definitions(config: PipelineConfig, config_file: Path) -> dg.Definitions:
-    """Partitions, assets, checks, jobs, schedule and sensors of `config`, read from `config_file`.
+def build_definitions(config: PipelineConfig) -> dg.Definitions:
+    """Partitions, assets, checks, jobs, schedule and sensors of `config`, handed to every asset as its resource.
 
     Nothing here reads the source: a broken feed fails its refresh run, and the location still loads.
     """
@@ -35,13 +32,18 @@ def build_definitions(config: PipelineConfig, config_file: Path) -> dg.Definitio
             ic_report,
             backtest_report,
         ],
-        asset_checks=[*build_checks(trading_days), *build_signal_checks(trading_days), *freshness_checks],
+        asset_checks=[
+            *build_market_data_checks(trading_days),
+            *build_signal_checks(trading_days),
+            rank_ic_holds_up,
+            *freshness_checks,
+        ],
         jobs=[market_data_job, daily_signals_job, signals_job, krnn_model_job, reports_job],
         schedules=[build_daily_signals_schedule(trading_days)],
         sensors=[build_after_daily_signals(trading_days, retraining_periods), freshness_sensor, run_failure_alerts],
-        resources={"pipeline": PipelineResource(config_path=str(config_file))},
+        resources={"pipeline": PipelineResource(config)},
     )
 
 
-_CONFIG_FILE = config_path()
-defs = build_definitions(load_config(_CONFIG_FILE), _CONFIG_FILE)
+CONFIG = load_config()  # $KRNN_CONFIG, else configs/default.yaml; what the demo runs with too
+defs = build_definitions(CONFIG)

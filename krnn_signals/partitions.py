@@ -7,9 +7,9 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from krnn_core.config import PipelineConfig, SyntheticSourceConfig, market_source
 from krnn_core.data.market_data import EXCHANGE_TIMEZONE
 from krnn_core.data.sources.qlib_folder import QlibFolderSource
-from krnn_signals.config import PipelineConfig, SyntheticSourceConfig, market_source
 
 WEEKENDS = ["0 0 * * 6", "0 0 * * 0"]
 _PERIOD_CRON = {"monthly": "0 0 1 * *", "quarterly": "0 0 1 */3 *", "yearly": "0 0 1 1 *"}
@@ -44,14 +44,6 @@ def period_start(config: PipelineConfig) -> dt.date:
     test_start = config.task.dataset.segments.test[0]
     month = {"monthly": test_start.month, "quarterly": 3 * ((test_start.month - 1) // 3) + 1, "yearly": 1}
     return dt.date(test_start.year, month[config.rolling.step], 1)
-
-
-def partition_days(
-    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
-) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last trading day of the partitions this run materializes (one, or a backfill range)."""
-    keys = context.partition_key_range
-    return pd.Timestamp(keys.start), pd.Timestamp(keys.end)
 
 
 def build_trading_days(config: PipelineConfig) -> dg.DailyPartitionsDefinition:

@@ -57,10 +57,10 @@ def pipeline(test_config_path):
     """The test market materialized through Dagster up to the end of its test segment."""
     import dagster as dg
 
-    from krnn_signals.config import load_config
+    from krnn_core.config import load_config
     from krnn_signals.demo import materialize_chain
 
     config = load_config(test_config_path)
     with dg.DagsterInstance.ephemeral() as instance:
-        materialize_chain(instance, str(config.task.dataset.segments.test[1]), test_config_path)
+        materialize_chain(instance, str(config.task.dataset.segments.test[1]), config)
     return config

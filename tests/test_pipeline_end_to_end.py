@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from krnn_core.config import load_config, synthetic_market
 from krnn_core.data import qlib_store
 from krnn_core.data.synthetic import oracle_ic
 from krnn_core.features.alpha360 import ALPHA360_COLUMNS
 from krnn_core.warehouse import connect
-from krnn_signals.config import load_config, synthetic_market
 from krnn_signals.demo import materialize_chain, run_job, trading_days_between
 
 
@@ -97,7 +97,7 @@ def test_rematerializing_a_day_keeps_row_counts_and_values(pipeline, test_config
 
     before, signals_before = counts(), _signals(pipeline, day, day)
     with dg.DagsterInstance.ephemeral() as instance:
-        run_job("daily_signals_job", instance, test_config_path, partition_key=day)
+        run_job("daily_signals_job", instance, pipeline, partition_key=day)
     assert counts() == before
     pd.testing.assert_frame_equal(_signals(pipeline, day, day), signals_before)
 
@@ -133,8 +133,8 @@ def _truncated_copy(config, config_file: Path, day: pd.Timestamp, root: Path) ->
 def test_signals_of_a_day_do_not_change_when_later_data_is_removed(pipeline, test_config_path, tmp_path):
     day = trading_days_between(str(pipeline.task.dataset.segments.test[0]), "2022-06-30")[9]
     copy = _truncated_copy(pipeline, test_config_path, pd.Timestamp(day), tmp_path)
-    with dg.DagsterInstance.ephemeral() as instance:
-        materialize_chain(instance, day, copy)
     truncated = load_config(copy)
+    with dg.DagsterInstance.ephemeral() as instance:
+        materialize_chain(instance, day, truncated)
     assert qlib_store.read_calendar(truncated.qlib_init.provider_uri)[-1] == pd.Timestamp(day)
     pd.testing.assert_frame_equal(_signals(truncated, day, day), _signals(pipeline, day, day))

@@ -1,6 +1,6 @@
 """KRNN's hyper-parameters, named as Qlib's KRNN kwargs: the net and its optimisation, without torch.
 
-These dataclasses are the one definition of the config file's `task.model.kwargs`: krnn_signals.config
+These dataclasses are the one definition of the config file's `task.model.kwargs`: krnn_core.config
 takes its fields from them and checks each value by building them (each check concerns one field).
 Loading a config therefore does not import torch.
 """

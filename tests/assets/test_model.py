@@ -8,9 +8,9 @@ import sys
 import dagster as dg
 
 from assets import model as model_asset
-from krnn_signals.config import load_config
+from assets.resources import PipelineResource
+from krnn_core.config import load_config
 from krnn_signals.partitions import build_retraining_periods
-from krnn_signals.resources import PipelineResource
 
 # what a daily run does while a model trains: open the warehouse for writing, from another process
 WRITER = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('SELECT count(*) FROM model_versions').fetchall()"
@@ -26,7 +26,7 @@ def test_another_process_can_write_the_warehouse_while_the_model_trains(pipeline
     monkeypatch.setattr(model_asset, "train_model_version", training_with_a_concurrent_writer)
     retraining_periods = build_retraining_periods(load_config(test_config_path))
     period = retraining_periods.get_first_partition_key()
-    resources = {"pipeline": PipelineResource(config_path=str(test_config_path))}
+    resources = {"pipeline": PipelineResource(load_config(test_config_path))}
     result = dg.materialize(
         [model_asset.build_krnn_model(retraining_periods)], partition_key=period, resources=resources
     )

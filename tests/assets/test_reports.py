@@ -5,14 +5,15 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.reports import backtest_report, ic_report
+from assets.resources import PipelineResource
+from krnn_core.config import load_config
 from krnn_core.reports.inline_charts import MARKDOWN_LIMIT
-from krnn_signals.resources import PipelineResource
 
 SVG_IMAGE = "![chart](<data:image/svg+xml,\\<svg "
 
 
 def _metadata(pipeline, config_path, asset: dg.AssetsDefinition) -> dict:
-    result = dg.materialize([asset], resources={"pipeline": PipelineResource(config_path=str(config_path))})
+    result = dg.materialize([asset], resources={"pipeline": PipelineResource(load_config(config_path))})
     return result.asset_materializations_for_node(asset.key.path[-1])[0].metadata
 
 

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from assets.resources import PipelineResource
+from krnn_core.config import load_config
 from krnn_core.data import qlib_store
 from krnn_core.data.sources.csv_feed import CsvSource
 from krnn_core.signals.read_snapshot import open_snapshot
-from krnn_signals.config import load_config
 from krnn_signals.definitions import build_definitions, defs
-from krnn_signals.resources import PipelineResource
 
 ROOT = Path(__file__).resolve().parents[2]
 DAYS = pd.bdate_range("2021-03-01", "2021-03-12")
@@ -28,12 +28,18 @@ BROKEN_FEEDS = {
     "header only": ("SH600003.csv", HEADER, "SH600003.csv line 2: no rows after the header"),
     "missing folder": (None, None, "csv: the CSV source folder does not exist"),
 }
-# the code location's load with load_config counted: once per code location
+# the code location's load and a run of its refresh with load_config counted: once per code location
 COUNTED_LOAD = """
-import krnn_signals.config as config
+import dagster as dg
+import krnn_core.config as config
 calls, load = [], config.load_config
 config.load_config = lambda *args, **kwargs: calls.append(args) or load(*args, **kwargs)
-import krnn_signals.definitions
+from krnn_signals.definitions import defs
+with dg.DagsterInstance.ephemeral() as instance:
+    run = defs.resolve_job_def("market_data_job").execute_in_process(
+        partition_key="2021-03-08", instance=instance, raise_on_error=False
+    )
+print("refresh failed on the broken feed:", not run.success)
 print("load_config calls:", len(calls))
 """
 
@@ -72,7 +78,7 @@ def _alert_after(instance: dg.DagsterInstance, run: dg.DagsterRun, config_file: 
         dagster_event=failure.event_log_entry.dagster_event,
         dagster_instance=instance,
         dagster_run=run,
-        resources={"pipeline": PipelineResource(config_path=str(config_file))},
+        resources={"pipeline": PipelineResource(load_config(config_file))},
     ).for_run_failure()
     defs.resolve_sensor_def("run_failure_alerts")(context)
 
@@ -92,7 +98,7 @@ def test_a_broken_feed_fails_only_its_refresh_run_and_raises_an_alert(case, tmp_
     config_file = _feed_config(tmp_path)
     name, data, error = BROKEN_FEEDS[case]
     _break(tmp_path / "csv", name, data)
-    location = build_definitions(load_config(config_file), config_file)
+    location = build_definitions(load_config(config_file))
     dg.Definitions.validate_loadable(location)
     with dg.DagsterInstance.ephemeral() as instance:
         day = str(DAYS[5].date())
@@ -118,7 +124,7 @@ def test_the_location_loads_its_config_once_and_dagster_validates_it_over_a_brok
     env = os.environ | {"KRNN_CONFIG": str(config_file), "DAGSTER_HOME": str(tmp_path)}
     counted = subprocess.run([sys.executable, "-c", COUNTED_LOAD], cwd=ROOT, env=env, capture_output=True, text=True)
     assert counted.returncode == 0, counted.stderr[-3000:]
-    assert counted.stdout.splitlines()[-1] == "load_config calls: 1"
+    assert counted.stdout.splitlines()[-2:] == ["refresh failed on the broken feed: True", "load_config calls: 1"]
     dagster = Path(sys.executable).parent / "dagster"
     validate = [str(dagster), "definitions", "validate", "-m", "krnn_signals.definitions"]
     result = subprocess.run(validate, cwd=ROOT, env=env, capture_output=True, text=True)

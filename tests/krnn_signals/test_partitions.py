@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from krnn_core.config import DEFAULT_CONFIG, PipelineConfig, load_config
 from krnn_core.data import qlib_store
-from krnn_signals.config import DEFAULT_CONFIG, PipelineConfig, load_config
 from krnn_signals.partitions import build_trading_days, holidays
 from tests.fixtures import CN_TINY_2019
 

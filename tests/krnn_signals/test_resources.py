@@ -12,13 +12,11 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from assets.signals import build_signals
+from assets.resources import PipelineResource
+from assets.signals import COVERAGE_CHECK, SPREAD_CHECK, build_signal_checks, build_signals
+from krnn_core.config import load_config
 from krnn_core.warehouse import connect
-from krnn_signals.checks import COVERAGE_CHECK, build_checks
-from krnn_signals.config import load_config
-from krnn_signals.monitoring import SPREAD_CHECK, build_signal_checks
 from krnn_signals.partitions import build_trading_days
-from krnn_signals.resources import PipelineResource
 
 DAY = "2022-06-15"
 HAMMERS = ("hammer_a", "hammer_b")
@@ -30,7 +28,7 @@ def _hammer(name: str) -> dg.AssetChecksDefinition:
     """A check that writes and reads the warehouse until every hammer has written ROUNDS rows."""
 
     @dg.asset_check(asset="signals", name=name)
-    def hammer(pipeline: PipelineResource) -> dg.AssetCheckResult:
+    def hammer(pipeline: dg.ResourceParam[PipelineResource]) -> dg.AssetCheckResult:
         deadline, counts = time.monotonic() + DEADLINE_S, {}
         while time.monotonic() < deadline and min(counts.get(h, 0) for h in HAMMERS) < ROUNDS:
             with pipeline.duckdb() as con:
@@ -45,10 +43,11 @@ def _hammer(name: str) -> dg.AssetChecksDefinition:
 
 def hammered_signals_job() -> dg.JobDefinition:
     """The signals of a day and their checks, with the hammers, in a process per step."""
-    trading_days = build_trading_days(load_config(os.environ["KRNN_CONFIG"]))
+    config = load_config(os.environ["KRNN_CONFIG"])
+    trading_days = build_trading_days(config)
     signals = build_signals(trading_days)
     checks = [
-        *(check for check in build_checks(trading_days) + build_signal_checks(trading_days)
+        *(check for check in build_signal_checks(trading_days)
           if {key.name for key in check.check_keys} & {COVERAGE_CHECK, SPREAD_CHECK}),
         *map(_hammer, HAMMERS),
     ]  # fmt: skip
@@ -57,7 +56,7 @@ def hammered_signals_job() -> dg.JobDefinition:
         selection=dg.AssetSelection.assets(signals).without_checks() | dg.AssetSelection.checks(*checks),
         executor_def=dg.multiprocess_executor.configured({"max_concurrent": 8}),
     )
-    resources = {"pipeline": PipelineResource(config_path=os.environ["KRNN_CONFIG"])}
+    resources = {"pipeline": PipelineResource(config)}
     return dg.Definitions(assets=[signals], asset_checks=checks, jobs=[job], resources=resources).resolve_job_def(
         job.name
     )

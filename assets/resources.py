@@ -1,4 +1,4 @@
-"""The one resource every asset uses: the pipeline's config and its DuckDB warehouse."""
+"""What every asset takes: the pipeline's loaded config and connections to the DuckDB warehouse it names."""
 
 from __future__ import annotations
 
@@ -8,19 +8,16 @@ from contextlib import AbstractContextManager, contextmanager
 import dagster as dg
 import duckdb
 
+from krnn_core.config import PipelineConfig
 from krnn_core.signals.read_snapshot import open_snapshot, publish_snapshot, snapshot_path
 from krnn_core.warehouse import connect
-from krnn_signals.config import PipelineConfig, load_config
 
 
-class PipelineResource(dg.ConfigurableResource):
-    """Where the pipeline reads its config, and connections to the DuckDB file it names."""
+class PipelineResource:
+    """The config the code location loaded once, and connections to the DuckDB file it names."""
 
-    config_path: str
-
-    @property
-    def config(self) -> PipelineConfig:
-        return load_config(self.config_path)
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
 
     @contextmanager
     def duckdb(self, publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -38,3 +35,7 @@ class PipelineResource(dg.ConfigurableResource):
     def snapshot(self) -> duckdb.DuckDBPyConnection:
         """A read-only connection to the served tables' last published snapshot: it never waits."""
         return open_snapshot(self.config.duckdb_path)
+
+
+# how assets, checks and sensors ask for it: Dagster hands them the object the code location built
+Pipeline = dg.ResourceParam[PipelineResource]

@@ -6,11 +6,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from assets.market_data import build_qlib_market_data
-from krnn_signals.checks import BARS_CHECK, CALENDAR_CHECK, JUMP_CHECK, UNIVERSE_CHECK, build_checks
-from krnn_signals.config import load_config
+from assets.market_data import (
+    BARS_CHECK,
+    CALENDAR_CHECK,
+    JUMP_CHECK,
+    UNIVERSE_CHECK,
+    build_market_data_checks,
+    build_qlib_market_data,
+)
+from assets.resources import PipelineResource
+from krnn_core.config import load_config
 from krnn_signals.partitions import build_trading_days
-from krnn_signals.resources import PipelineResource
 
 DAYS = pd.bdate_range("2021-03-01", "2021-03-12")
 
@@ -46,12 +52,12 @@ def _config(tmp_path, raw: dict) -> str:
 def test_severe_checks_pass_warnings_show_and_bad_rows_are_quarantined(tmp_path, test_config_path):
     config = _config(tmp_path, yaml.safe_load(test_config_path.read_text()))
     trading_days = build_trading_days(load_config(config))
-    built = {next(iter(check.check_keys)).name: check for check in build_checks(trading_days)}
+    built = {next(iter(check.check_keys)).name: check for check in build_market_data_checks(trading_days)}
     market_checks = [built[name] for name in (CALENDAR_CHECK, BARS_CHECK, JUMP_CHECK, UNIVERSE_CHECK)]
     result = dg.materialize(
         [build_qlib_market_data(trading_days), *market_checks],
         partition_key="2021-03-10",
-        resources={"pipeline": PipelineResource(config_path=config)},
+        resources={"pipeline": PipelineResource(load_config(config))},
     )
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["calendar_is_valid"].passed and checks["bars_are_consistent"].passed

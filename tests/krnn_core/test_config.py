@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from krnn_signals.config import DEFAULT_CONFIG, ConfigError, load_config
+from krnn_core.config import DEFAULT_CONFIG, ConfigError, load_config
 from tests.fixtures import CN_TINY_2019
 
 
@@ -95,8 +95,8 @@ def test_unreadable_yaml_names_the_file(tmp_path):
 
 
 def test_a_qlib_folder_source_resolves_its_path(tmp_path):
+    from krnn_core.config import market_source
     from krnn_core.data.sources.qlib_folder import QlibFolderSource
-    from krnn_signals.config import market_source
 
     raw = _default()
     raw["source"] = {"kind": "qlib_folder", "path": "tiny", "suspended_as_missing": False}
@@ -115,7 +115,7 @@ def test_a_csv_source_needs_a_path_and_names_it(tmp_path):
 
 
 def test_a_csv_row_dated_2099_adds_no_session(tmp_path):
-    from krnn_signals.config import market_source
+    from krnn_core.config import market_source
 
     (tmp_path / "csv").mkdir()
     rows = "".join(f"{day},10,11,9,10,100\n" for day in ("2024-03-01", "2024-03-05", "2099-01-05"))
@@ -136,7 +136,7 @@ def test_the_cli_loads_a_config_without_importing_torch():
     import subprocess
     import sys
 
-    code = "import sys, krnn_signals.cli, krnn_signals.config as c; c.load_config(); print('torch' in sys.modules)"
+    code = "import sys, krnn_signals.cli, krnn_core.config as c; c.load_config(); print('torch' in sys.modules)"
     root = DEFAULT_CONFIG.parent.parent
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert run.stdout.strip() == "False"  # a query answers without torch's seconds of import

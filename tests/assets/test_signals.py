@@ -8,10 +8,11 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from assets.signals import MODEL_AGE_CHECK, SPREAD_CHECK
 from krnn_core.alerts import record_alert
+from krnn_core.config import load_config
 from krnn_core.signals.read_snapshot import open_snapshot
 from krnn_signals.demo import run_job
-from krnn_signals.monitoring import MODEL_AGE_CHECK, SPREAD_CHECK
 
 DAY = "2022-06-15"
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ def _config_with(test_config_path: Path, tmp_path: Path, **monitoring) -> Path:
 def _check_results(config: Path) -> dict[str, dg.AssetCheckEvaluation]:
     with dg.DagsterInstance.ephemeral() as instance:
         try:
-            run_job("signals_job", instance, config, partition_key=DAY)
+            run_job("signals_job", instance, load_config(config), partition_key=DAY)
         except RuntimeError:
             pass  # a failed blocking check fails the run; its evaluation is still recorded
         records = instance.get_records_for_run(
