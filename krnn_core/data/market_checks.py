@@ -1,4 +1,7 @@
-"""Validation of a Qlib folder's calendar and bars; each problem is a sentence naming day and instrument."""
+"""Validation of a Qlib folder's calendar and bars; each problem is a sentence naming day and instrument.
+
+A bad bar is what the quarantine screens out of a source (`quarantine.bad_bar_rules`), checked again on the folder.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from krnn_core.data import qlib_store
+from krnn_core.data.quarantine import BAR_FIELDS, bad_bar_rules
 from krnn_core.features.alpha360 import FIELDS, MarketPanel
 
 _MAX_LISTED = 5  # problems quoted per rule; the count says how many there are
@@ -27,28 +31,22 @@ def calendar_problems(calendar: pd.DatetimeIndex, today: pd.Timestamp) -> list[s
 
 
 def bar_problems(panel: MarketPanel, first: int, last: int) -> list[str]:
-    """Partial bars, non-positive prices and OHLC inconsistencies of members in positions [first, last]."""
-    bars = panel.values[first : last + 1]  # (D, N, 6)
-    member = panel.member[first : last + 1]
-    close, open_, high, low, _vwap, volume = (bars[..., i] for i in range(len(FIELDS)))
+    """Members' bars in positions [first, last] that the quarantine's rules call bad, one line per reason."""
     # vwap is left out: real feeds may lack it, and Alpha360 then reads it as missing
-    present = np.isfinite(bars[..., [FIELDS.index(f) for f in ("close", "open", "high", "low", "volume")]])
-    rules = {
-        "partial bar (some fields missing, or inf)": member & present.any(-1) & ~present.all(-1),
-        "non-positive price": member & present.all(-1) & ((np.stack([close, open_, high, low], -1) <= 0).any(-1)),
-        "negative volume": member & (volume < 0),
-        "low above open/close/high": member & ((low > open_) | (low > close) | (low > high)),
-        "high below open/close": member & ((high < open_) | (high < close)),
-    }
+    bars = {name: panel.values[first : last + 1, :, FIELDS.index(name)] for name in BAR_FIELDS}
+    member = panel.member[first : last + 1]
+    bad_by_reason: dict[str, np.ndarray] = {}
+    for _field, reason, bad in bad_bar_rules(bars):
+        bad_by_reason[reason] = bad_by_reason.get(reason, np.zeros_like(member)) | (bad & member)
     problems = []
-    for rule, bad in rules.items():
+    for reason, bad in bad_by_reason.items():
         days, inst = np.nonzero(bad)
         if len(days):
             where = ", ".join(
                 f"{panel.codes[j]} {panel.calendar[first + d].date()}"
                 for d, j in zip(days[:_MAX_LISTED], inst[:_MAX_LISTED], strict=True)
             )
-            problems.append(f"{rule}: {len(days)} bars, e.g. {where}")
+            problems.append(f"{reason}: {len(days)} bars, e.g. {where}")
     return problems
 
 

@@ -39,7 +39,7 @@ def screen_bars(
 ) -> list[QuarantinedValue]:
     """Blank the bad bars of one instrument in place (every field NaN) and return why each was bad."""
     found = []
-    for field, reason, bad in _rules(bars):
+    for field, reason, bad in bad_bar_rules(bars):
         found += [
             QuarantinedValue(source_file, code, days[i], field, float(bars[field][i]), reason)
             for i in np.flatnonzero(bad)
@@ -51,10 +51,13 @@ def screen_bars(
     return found
 
 
-def _rules(bars: dict[str, np.ndarray]) -> list[tuple[str, str, np.ndarray]]:
-    """(field, reason, mask of bad days) for every rule and field."""
-    n = len(next(iter(bars.values())))
-    get = {name: bars.get(name, np.full(n, np.nan)) for name in BAR_FIELDS}
+def bad_bar_rules(bars: dict[str, np.ndarray]) -> list[tuple[str, str, np.ndarray]]:
+    """(field, reason, mask of bad bars) for every rule and field: the one definition of a bad bar.
+
+    The arrays may be of any shape, one instrument's days or a (days, instruments) panel.
+    """
+    shape = np.shape(next(iter(bars.values())))
+    get = {name: bars.get(name, np.full(shape, np.nan)) for name in BAR_FIELDS}
     exists = np.any([np.isfinite(values) for values in get.values()], axis=0)
     with np.errstate(invalid="ignore"):
         rules = [

@@ -10,6 +10,7 @@ from krnn_core.data.market_checks import (
     listed_members,
     members_without_data,
 )
+from krnn_core.data.quarantine import BAR_FIELDS, screen_bars
 from krnn_core.features.alpha360 import FIELDS, MarketPanel
 
 DAYS = pd.bdate_range("2024-01-02", periods=4)
@@ -31,10 +32,27 @@ def test_each_bad_bar_is_reported_with_instrument_and_day():
     panel.values[2, 1, FIELDS.index("volume")] = np.nan  # a partial bar
     panel.values[3, 1, :] = np.nan  # a whole missing bar is a suspension, not a problem
     problems = bar_problems(panel, 0, len(DAYS) - 1)
-    assert any("high below open/close" in p and "SH600000 2024-01-03" in p for p in problems)
+    assert any("high below open or close" in p and "SH600000 2024-01-03" in p for p in problems)
     assert any("low above" in p and "SH600000 2024-01-03" in p for p in problems)
-    assert any("partial bar" in p and "SZ000001 2024-01-04" in p for p in problems)
+    assert any("missing or not finite while the bar exists" in p and "SZ000001 2024-01-04" in p for p in problems)
     assert len(problems) == 3
+
+
+def test_the_check_finds_the_bars_the_quarantine_screens_out_for_the_same_reasons():
+    panel = _panel()
+    panel.values[0, 0, FIELDS.index("open")] = 0.0  # non-positive, and below low
+    panel.values[1, 1, FIELDS.index("volume")] = -5.0
+    panel.values[2, 0, FIELDS.index("high")] = np.inf  # not finite
+    panel.values[3, 1, FIELDS.index("low")] = 10.1  # above open and close
+    screened = set()
+    for j, code in enumerate(panel.codes):
+        bars = {name: panel.values[:, j, FIELDS.index(name)].copy() for name in BAR_FIELDS}
+        screened |= {(row.reason, f"{code} {row.datetime.date()}") for row in screen_bars(code, DAYS, bars, "panel")}
+    reported = set()
+    for problem in bar_problems(panel, 0, len(DAYS) - 1):  # "<reason>: <n> bars, e.g. <code> <day>, ..."
+        reason, bars = problem.split(": ", 1)
+        reported |= {(reason, where) for where in bars.split(", e.g. ")[1].split(", ")}
+    assert len(screened) == 5 and reported == screened
 
 
 def test_problems_outside_the_window_or_of_non_members_are_ignored():
