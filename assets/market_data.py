@@ -99,7 +99,7 @@ def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: Pipel
     config = pipeline.config
     start, end = partition_days(context)
     panel = load_panel(config.qlib_init.provider_uri, config.market, start, end, history=JUMP_LOOKBACK)
-    factor = qlib_store.read_field_window(config.qlib_init.provider_uri, panel.codes, "factor", panel.calendar)
+    factor = qlib_store.read_fields(config.qlib_init.provider_uri, panel.codes, ["factor"], panel.calendar)[:, :, 0]
     problems = jump_problems(
         panel, factor, panel.day_index(start), panel.day_index(end), config.monitoring.max_day_move
     )

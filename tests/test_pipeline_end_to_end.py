@@ -21,7 +21,7 @@ def _traded_members(config, day: pd.Timestamp) -> set[str]:
     provider = config.qlib_init.provider_uri
     calendar = qlib_store.read_calendar(provider)
     members = qlib_store.members_on(qlib_store.read_instruments(provider, config.market), day)
-    close = {code: qlib_store.read_field(provider, code, "close", calendar) for code in members}
+    close = {code: qlib_store.read_fields(provider, [code], ["close"], calendar)[:, 0, 0] for code in members}
     return {code for code in members if np.isfinite(close[code][calendar.get_loc(day)])}
 
 

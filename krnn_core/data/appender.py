@@ -84,7 +84,7 @@ def _append_instrument(
         return False
     first_new = len(old_calendar)
     old = {
-        name: qlib_store.stored_values(stored, code, name, old_calendar)
+        name: qlib_store.read_bin(qlib_store.field_path(stored, code, name), len(old_calendar))
         for name in qlib_store.stored_fields(stored, code)
     }
     old_span = _span(old)

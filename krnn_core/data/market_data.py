@@ -46,7 +46,6 @@ def summarize(provider_uri: Path, market: str, start: pd.Timestamp, end: pd.Time
     members = [set(qlib_store.members_on(spans, day)) for day in window]
     codes = sorted(set().union(*members))
     member = np.array([[code in today for code in codes] for today in members], dtype=bool)
-    close = qlib_store.read_panel(provider_uri, codes, ["close"], calendar)[:, :, 0]
-    lo, hi = calendar.get_loc(start), calendar.get_loc(end)
-    has_bar = np.isfinite(close[lo : hi + 1]) & member
+    close = qlib_store.read_fields(provider_uri, codes, ["close"], window)[:, :, 0]  # only the window's days
+    has_bar = np.isfinite(close) & member
     return FolderSummary(calendar[-1], len(window), int(has_bar[-1].sum()), int(has_bar.sum()))

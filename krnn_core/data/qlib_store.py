@@ -8,6 +8,9 @@ features/<code>/<field>.day.bin  little-endian float32: calendar index of the fi
 A write to a published folder goes to a temporary file in the target folder and is then renamed over
 the target, so a reader, or a process killed mid-write, never sees half a file. `write_field(...,
 unpublished=True)`, for a version no reader sees yet, unlinks the file and writes a new one in place.
+
+Reading: `read_fields` gives many instruments' fields over a window of the calendar; `read_bin` one file
+whole as stored, `read_bin_window` one file's window into an array, `bin_span` a file's header only.
 """
 
 from __future__ import annotations
@@ -152,9 +155,9 @@ def bin_span(path: Path, calendar_days: int) -> tuple[int, int] | None:
     return int(start), count
 
 
-def read_bin(path: Path, calendar: pd.DatetimeIndex) -> tuple[int, np.ndarray] | None:
-    """(calendar index of the first value, values) of a .bin file, or None when it does not exist."""
-    span = bin_span(path, len(calendar))
+def read_bin(path: Path, calendar_days: int) -> tuple[int, np.ndarray] | None:
+    """(calendar index of the first value, values) of a whole .bin file as stored, or None when it does not exist."""
+    span = bin_span(path, calendar_days)
     if span is None:
         return None
     return span[0], np.fromfile(path, dtype=_FLOAT, offset=_FLOAT.itemsize)
@@ -174,52 +177,28 @@ def read_bin_window(path: Path, calendar_days: int, lo: int, out: np.ndarray) ->
         out[first - lo : last - lo] = np.fromfile(path, dtype=_FLOAT, count=last - first, offset=offset)
 
 
-def read_field_window(
-    provider_uri: Path | str, codes: Sequence[str], field: str, calendar: pd.DatetimeIndex
+def read_fields(
+    provider_uri: Path | str, codes: Sequence[str], fields: Sequence[str], window: pd.DatetimeIndex
 ) -> np.ndarray:
-    """One field of many instruments over `calendar`, a run of consecutive days of the folder's calendar:
-    float32 (days, codes), NaN where nothing is stored; only that window of each file is read."""
-    full = read_calendar(provider_uri)
-    out = np.full((len(calendar), len(codes)), np.nan, dtype=np.float32)
-    if len(calendar):
-        lo = full.get_loc(calendar[0])
-        for j, code in enumerate(codes):
-            read_bin_window(field_path(provider_uri, code, field), len(full), lo, out[:, j])
+    """Fields of many instruments over `window`, consecutive days of the folder's calendar: float32
+    (days, codes, fields), NaN where nothing is stored; only that window of each file is read."""
+    calendar = read_calendar(provider_uri)
+    out = np.full((len(window), len(codes), len(fields)), np.nan, dtype=np.float32)
+    if len(window) == 0:
+        return out
+    lo = calendar.searchsorted(window[0])
+    if not calendar[lo : lo + len(window)].equals(window):
+        raise QlibDataError(f"{provider_uri}: {window[0].date()}..{window[-1].date()} is not a run of its calendar")
+    for j, code in enumerate(codes):
+        for k, field in enumerate(fields):
+            read_bin_window(field_path(provider_uri, code, field), len(calendar), lo, out[:, j, k])
     return out
-
-
-def stored_values(
-    provider_uri: Path | str, code: str, field: str, calendar: pd.DatetimeIndex
-) -> tuple[int, np.ndarray] | None:
-    """(calendar position of the first value, values) as stored, None when the file does not exist."""
-    return read_bin(field_path(provider_uri, code, field), calendar)
 
 
 def stored_fields(provider_uri: Path | str, code: str) -> list[str]:
     """Names of the fields an instrument has files for, sorted."""
     folder = Path(provider_uri) / "features" / code.lower()
     return sorted(path.name.removesuffix(".day.bin") for path in folder.glob("*.day.bin")) if folder.is_dir() else []
-
-
-def read_field(provider_uri: Path | str, code: str, field: str, calendar: pd.DatetimeIndex) -> np.ndarray:
-    """One field over `calendar` as float32, NaN where the file holds no value (or does not exist)."""
-    out = np.full(len(calendar), np.nan, dtype=np.float32)
-    stored = read_bin(field_path(provider_uri, code, field), calendar)
-    if stored is not None:
-        start, values = stored
-        out[start : start + values.size] = values
-    return out
-
-
-def read_panel(
-    provider_uri: Path | str, codes: Sequence[str], fields: Sequence[str], calendar: pd.DatetimeIndex
-) -> np.ndarray:
-    """Fields of many instruments as a float32 array (days, codes, fields)."""
-    out = np.full((len(calendar), len(codes), len(fields)), np.nan, dtype=np.float32)
-    for j, code in enumerate(codes):
-        for k, field in enumerate(fields):
-            out[:, j, k] = read_field(provider_uri, code, field, calendar)
-    return out
 
 
 def data_range(provider_uri: Path | str, code: str, calendar: pd.DatetimeIndex) -> tuple[int, int] | None:

@@ -40,7 +40,7 @@ def test_summary_counts_member_bars_of_the_window(tmp_path):
     spans = qlib_store.read_instruments(tmp_path, "csi300")
     day = calendar[-1]
     expected = sum(
-        bool(pd.notna(qlib_store.read_field(tmp_path, code, "close", calendar)[-1]))
+        bool(pd.notna(qlib_store.read_fields(tmp_path, [code], ["close"], calendar)[:, 0, 0][-1]))
         for code in qlib_store.members_on(spans, day)
     )
     summary = summarize(tmp_path, "csi300", day, day)

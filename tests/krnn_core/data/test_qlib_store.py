@@ -16,12 +16,13 @@ CALENDAR = pd.bdate_range("2023-01-02", periods=10)
 
 
 def test_field_round_trip_places_values_at_their_calendar_positions(tmp_path):
+    qlib_store.write_calendar(tmp_path, CALENDAR)
     values = np.array([10.5, np.nan, 11.25, 12.0], dtype=np.float32)
     qlib_store.write_field(tmp_path, "SH600000", "close", values, start_index=3)
 
     raw = np.fromfile(tmp_path / "features" / "sh600000" / "close.day.bin", dtype="<f4")
     assert raw[0] == 3 and raw.size == 5
-    read = qlib_store.read_field(tmp_path, "SH600000", "close", CALENDAR)
+    read = qlib_store.read_fields(tmp_path, ["SH600000"], ["close"], CALENDAR)[:, 0, 0]
     assert read.dtype == np.float32 and read.shape == (10,)
     np.testing.assert_array_equal(read[3:7], values)
     assert np.isnan(read[:3]).all() and np.isnan(read[7:]).all()
@@ -29,32 +30,41 @@ def test_field_round_trip_places_values_at_their_calendar_positions(tmp_path):
 
 
 def test_missing_field_reads_as_nan_and_has_no_data_range(tmp_path):
-    assert np.isnan(qlib_store.read_field(tmp_path, "SZ000001", "open", CALENDAR)).all()
+    qlib_store.write_calendar(tmp_path, CALENDAR)
+    assert np.isnan(qlib_store.read_fields(tmp_path, ["SZ000001"], ["open"], CALENDAR)[:, 0, 0]).all()
     assert qlib_store.data_range(tmp_path, "SZ000001", CALENDAR) is None
 
 
-def test_read_panel_stacks_days_codes_fields(tmp_path):
+def test_read_fields_stacks_days_codes_fields(tmp_path):
+    qlib_store.write_calendar(tmp_path, CALENDAR)
     for j, code in enumerate(["SH600000", "SZ000001"]):
         for k, field in enumerate(["close", "volume"]):
             qlib_store.write_field(tmp_path, code, field, np.arange(10) + 100 * j + 10 * k, start_index=0)
-    panel = qlib_store.read_panel(tmp_path, ["SZ000001", "SH600000", "SZ000002"], ["volume", "close"], CALENDAR)
+    panel = qlib_store.read_fields(tmp_path, ["SZ000001", "SH600000", "SZ000002"], ["volume", "close"], CALENDAR)
     assert panel.shape == (10, 3, 2) and panel.dtype == np.float32
     np.testing.assert_array_equal(panel[:, 0, 0], np.arange(10) + 110)
     np.testing.assert_array_equal(panel[:, 1, 1], np.arange(10))
     assert np.isnan(panel[:, 2]).all()
 
 
-def test_a_field_window_reads_the_same_values_as_the_whole_files(tmp_path):
+def test_a_window_reads_the_same_values_as_the_whole_files(tmp_path):
     qlib_store.write_calendar(tmp_path, CALENDAR, pd.DatetimeIndex([]))
     qlib_store.write_field(tmp_path, "SH600000", "factor", np.arange(10, dtype=np.float32) + 1, start_index=0)
     qlib_store.write_field(tmp_path, "SZ000001", "factor", np.array([7.0, 8.0], dtype=np.float32), start_index=6)
     codes = ["SH600000", "SZ000001", "SZ000002"]
-    window = qlib_store.read_field_window(tmp_path, codes, "factor", CALENDAR[4:8])
-    whole = qlib_store.read_panel(tmp_path, codes, ["factor"], CALENDAR)[4:8, :, 0]
+    window = qlib_store.read_fields(tmp_path, codes, ["factor"], CALENDAR[4:8])[:, :, 0]
+    whole = qlib_store.read_fields(tmp_path, codes, ["factor"], CALENDAR)[4:8, :, 0]
     np.testing.assert_array_equal(window, whole)
     np.testing.assert_array_equal(window[:, 0], [5, 6, 7, 8])
     np.testing.assert_array_equal(window[:, 1], [np.nan, np.nan, 7, 8])
     assert np.isnan(window[:, 2]).all()
+
+
+@pytest.mark.parametrize("window", [CALENDAR[[2, 4]], pd.bdate_range("2022-12-29", periods=3)], ids=["gap", "before"])
+def test_a_window_that_is_not_a_run_of_the_calendar_is_refused_naming_the_folder(tmp_path, window):
+    qlib_store.write_calendar(tmp_path, CALENDAR)
+    with pytest.raises(QlibDataError, match=f"{re.escape(str(tmp_path))}: .* is not a run of its calendar"):
+        qlib_store.read_fields(tmp_path, ["SH600000"], ["close"], window)
 
 
 def test_calendar_round_trip_with_future_days(tmp_path):
@@ -87,6 +97,7 @@ def test_instruments_round_trip_keeps_several_ranges(tmp_path):
 
 
 def _bin(tmp_path, data: bytes):
+    qlib_store.write_calendar(tmp_path, CALENDAR)
     path = tmp_path / "features" / "sh600000" / "close.day.bin"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -106,7 +117,7 @@ def _bin(tmp_path, data: bytes):
 def test_damaged_bin_raises_naming_the_file(tmp_path, data):
     path = _bin(tmp_path, data)
     with pytest.raises(QlibDataError, match=re.escape(str(path))):
-        qlib_store.read_field(tmp_path, "SH600000", "close", CALENDAR)
+        qlib_store.read_fields(tmp_path, ["SH600000"], ["close"], CALENDAR)[:, 0, 0]
 
 
 def test_writes_leave_no_temporary_files(tmp_path):

@@ -26,7 +26,7 @@ def panel(folder):
     path, _ = folder
     calendar = qlib_store.read_calendar(path)
     codes = sorted(qlib_store.read_instruments(path, "all"))
-    return calendar, codes, qlib_store.read_panel(path, codes, STOCK_FIELDS, calendar)
+    return calendar, codes, qlib_store.read_fields(path, codes, STOCK_FIELDS, calendar)
 
 
 def _field(panel, name):
@@ -131,7 +131,7 @@ def test_listings_delistings_and_membership_change(folder, panel):
     daily = [set(qlib_store.members_on(spans, day)) for day in calendar]
     assert max(map(len, daily)) == MARKET.n_members and min(map(len, daily)) >= MARKET.n_members - 3
     assert daily[0] - daily[-1] and daily[-1] - daily[0]
-    benchmark = qlib_store.read_field(folder[0], MARKET.benchmark, "close", calendar)
+    benchmark = qlib_store.read_fields(folder[0], [MARKET.benchmark], ["close"], calendar)[:, 0, 0]
     assert np.isfinite(benchmark).all()
 
 

@@ -86,7 +86,7 @@ def test_unchanged_files_are_hard_links_and_two_versions_are_kept(tmp_path):
             folder,
             "SH600000",
             "close",
-            qlib_store.read_field(old, "SH600000", "close", qlib_store.read_calendar(old)),
+            qlib_store.read_fields(old, ["SH600000"], ["close"], qlib_store.read_calendar(old))[:, 0, 0],
             0,
         )
     new = current_version(provider)

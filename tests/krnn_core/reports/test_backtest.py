@@ -67,7 +67,7 @@ def test_bench_is_the_benchmark_close_to_close_change(market, oracle_run) -> Non
     root, _ = market
     daily = oracle_run[0]
     calendar = qlib_store.read_calendar(root)
-    close = pd.Series(qlib_store.read_field(root, CONFIG.benchmark, "close", calendar), index=calendar)
+    close = pd.Series(qlib_store.read_fields(root, [CONFIG.benchmark], ["close"], calendar)[:, 0, 0], index=calendar)
     np.testing.assert_allclose(daily["bench"], close.pct_change().loc[daily.index], rtol=1e-5)
 
 

@@ -88,11 +88,13 @@ def test_a_bad_csv_value_is_quarantined_by_name_and_the_stored_days_are_kept(csv
     assert {str(p.relative_to(old_version)): p.read_bytes() for p in old_version.rglob("*") if p.is_file()} == old_files
     calendar = qlib_store.read_calendar(csv_root / "qlib_data")
     assert list(calendar) == list(source.trading_days()) == list(FEED_DAYS)  # never a day after the last session
-    close = qlib_store.read_field(csv_root / "qlib_data", "SH600001", "close", calendar)
-    np.testing.assert_array_equal(close[:6], qlib_store.read_field(old_version, "SH600001", "close", calendar[:6]))
+    close = qlib_store.read_fields(csv_root / "qlib_data", ["SH600001"], ["close"], calendar)[:, 0, 0]
+    np.testing.assert_array_equal(
+        close[:6], qlib_store.read_fields(old_version, ["SH600001"], ["close"], calendar[:6])[:, 0, 0]
+    )
     day, field = pd.Timestamp(case.words[2]), case.words[3]
     if day in calendar:  # the quarantined value is never written
-        values = qlib_store.read_field(csv_root / "qlib_data", "SH600001", field, calendar)
+        values = qlib_store.read_fields(csv_root / "qlib_data", ["SH600001"], [field], calendar)[:, 0, 0]
         assert np.isnan(values[calendar.get_loc(day)])
     else:
         assert np.isfinite(close).all()
@@ -112,7 +114,7 @@ def test_a_byte_order_mark_before_the_header_is_accepted(csv_root):
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     report = _refresh(CsvSource(csv_root / "csv", "csi300"), csv_root, FEED_DAYS[-1])
     assert report.days_added == 2
-    close = qlib_store.read_field(csv_root / "qlib_data", "SH600001", "close", FEED_DAYS)
+    close = qlib_store.read_fields(csv_root / "qlib_data", ["SH600001"], ["close"], FEED_DAYS)[:, 0, 0]
     np.testing.assert_allclose(close, 10.0 + 0.1 * np.arange(8), rtol=1e-6)
 
 

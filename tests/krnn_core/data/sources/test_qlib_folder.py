@@ -17,7 +17,7 @@ from tests.fixtures import CN_TINY_2019
 def _raw(code: str, field: str) -> pd.Series:
     """A field of the fixture as stored, indexed by date."""
     calendar = qlib_store.read_calendar(CN_TINY_2019)
-    start, values = qlib_store.read_bin(CN_TINY_2019 / "features" / code / f"{field}.day.bin", calendar)
+    start, values = qlib_store.read_bin(CN_TINY_2019 / "features" / code / f"{field}.day.bin", len(calendar))
     return pd.Series(values, index=calendar[start : start + values.size])
 
 
