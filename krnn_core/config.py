@@ -196,6 +196,9 @@ class PipelineConfig(_Strict):
     market: str = "csi300"
     benchmark: str = "SH000300"
     start_time: dt.date  # first trading day of the market data and of the daily partitions
+    # last trading day of a finished market (a snapshot, the demo): its partitions end there and nothing is
+    # late; unset, the source is a live feed, partitions run to today and the signals have a deadline
+    end_time: dt.date | None = None
     duckdb_path: Path
     model_dir: Path
     task: Task
@@ -207,6 +210,8 @@ class PipelineConfig(_Strict):
     def _windows_inside_data(self) -> PipelineConfig:
         if self.task.dataset.segments.train[0] < self.start_time:
             raise ValueError("task.dataset.segments.train starts before start_time")
+        if self.end_time and self.end_time < self.start_time:
+            raise ValueError(f"end_time {self.end_time} is before start_time {self.start_time}")
         backtest, test_end = self.port_analysis_config.backtest, self.task.dataset.segments.test[1]
         if backtest.start_time and not backtest.end_time and test_end and backtest.start_time > test_end:
             raise ValueError(

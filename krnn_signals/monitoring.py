@@ -1,10 +1,12 @@
 """Monitoring of the running pipeline: the signals' freshness by their deadline, and alerts on failed runs."""
 
+import warnings
+
 import dagster as dg
 
 from assets.resources import Pipeline
 from krnn_core.alerts import record_alert
-from krnn_core.config import Monitoring
+from krnn_core.config import PipelineConfig
 from krnn_core.data.market_data import EXCHANGE_TIMEZONE
 
 
@@ -39,14 +41,21 @@ def _failure_message(context: dg.RunFailureSensorContext) -> str:
     return "\n".join([context.failure_event.message or "run failed", *causes])
 
 
-def build_freshness(monitoring: Monitoring) -> tuple[list[dg.AssetChecksDefinition], dg.SensorDefinition]:
-    """The signals' freshness checks at the configured deadline, and the sensor that runs them."""
-    signals_freshness_checks = dg.build_time_partition_freshness_checks(
-        assets=["signals"], deadline_cron=monitoring.signals_deadline_cron, timezone=EXCHANGE_TIMEZONE
-    )
-    signals_freshness_sensor = dg.build_sensor_for_freshness_checks(
-        freshness_checks=signals_freshness_checks,
-        name="signals_freshness_sensor",
-        default_status=dg.DefaultSensorStatus.RUNNING,
-    )
-    return list(signals_freshness_checks), signals_freshness_sensor
+def build_freshness(config: PipelineConfig) -> tuple[list[dg.AssetChecksDefinition], list[dg.SensorDefinition]]:
+    """The signals' freshness checks at the configured deadline and the sensor that runs them; none for a finished
+    market (`end_time` set), where no day is ever late."""
+    if config.end_time:
+        return [], []
+    # FreshnessPolicy, which supersedes these, measures the time since the last materialization: it would call
+    # every exchange holiday late. These checks ask for the latest trading-day partition, so holidays pass.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=dg.SupersessionWarning)
+        checks = dg.build_time_partition_freshness_checks(
+            assets=["signals"], deadline_cron=config.monitoring.signals_deadline_cron, timezone=EXCHANGE_TIMEZONE
+        )
+        sensor = dg.build_sensor_for_freshness_checks(
+            freshness_checks=checks,
+            name="signals_freshness_sensor",
+            default_status=dg.DefaultSensorStatus.RUNNING,
+        )
+    return list(checks), [sensor]

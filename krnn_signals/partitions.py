@@ -47,11 +47,13 @@ def period_start(config: PipelineConfig) -> dt.date:
 
 
 def build_trading_days(config: PipelineConfig) -> dg.DailyPartitionsDefinition:
-    """One partition per trading day from `start_time`: weekdays less the known holidays."""
+    """One partition per trading day from `start_time`: weekdays less the known holidays, through `end_time` if set."""
     # end_offset=1: a day's partition exists from its start, so the 18:00 schedule can run that same day;
     # the refresh refuses a day whose session has not closed (dagster#33551 makes the next one exist early)
+    end = config.end_time and config.end_time + dt.timedelta(days=1)  # Dagster's end_date is exclusive
     return dg.DailyPartitionsDefinition(
         start_date=str(config.start_time),
+        end_date=end and str(end),
         timezone=EXCHANGE_TIMEZONE,
         end_offset=1,
         exclusions=[*WEEKENDS, *holidays(config)],

@@ -14,6 +14,8 @@ def build_daily_signals_schedule(trading_days: dg.TimeWindowPartitionsDefinition
     def daily_signals_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         """Run the day's partition on a trading day; skip weekdays that are holidays."""
         day = context.scheduled_execution_time.strftime("%Y-%m-%d")
+        if trading_days.end and context.scheduled_execution_time >= trading_days.end:
+            return dg.SkipReason(f"the market ended before {trading_days.end.date()} (end_time): a finished snapshot")
         if day not in trading_days.get_partition_keys(current_time=context.scheduled_execution_time):
             return dg.SkipReason(f"{day} is not a trading day")
         return dg.RunRequest(partition_key=day, run_key=f"daily_signals_{day}")

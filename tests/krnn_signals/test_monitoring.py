@@ -1,0 +1,68 @@
+"""A finished market (`end_time`: a snapshot, the demo) is never late; a live feed's signals have a deadline."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import yaml
+
+from krnn_core.config import DEFAULT_CONFIG, load_config
+from krnn_signals.definitions import build_definitions
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _definitions(tmp_path: Path, end_time: str | None) -> dg.Definitions:
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["end_time"] = end_time
+    raw["qlib_init"]["provider_uri"] = str(tmp_path / "qlib_data")  # not refreshed: the synthetic rule of dates
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    return build_definitions(load_config(tmp_path / "config.yaml"))
+
+
+def _freshness_checks(defs: dg.Definitions) -> list[str]:
+    return [key.name for checks in defs.asset_checks for key in checks.check_keys if "fresh" in key.name]
+
+
+def _tick(defs: dg.Definitions, when: dt.datetime) -> dg.SensorResult:
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_schedule_context(
+            instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
+        )
+        return defs.resolve_schedule_def("daily_signals_schedule").evaluate_tick(context)
+
+
+def test_a_finished_market_ends_its_partitions_at_end_time_and_is_never_late(tmp_path):
+    defs = _definitions(tmp_path, "2024-12-31")
+    keys = defs.resolve_assets_def("signals").partitions_def.get_partition_keys()
+    assert keys[-1] == "2024-12-31" and len(keys) == 992  # 2021-01-04..2024-12-31 of the synthetic calendar
+    assert _freshness_checks(defs) == []
+    assert "signals_freshness_sensor" not in {sensor.name for sensor in defs.sensors}
+    tick = _tick(defs, dt.datetime(2025, 3, 4, 18, 0, tzinfo=SHANGHAI))
+    assert not tick.run_requests and "finished snapshot" in tick.skip_message
+
+
+def test_a_live_feed_runs_its_partitions_to_today_with_a_deadline_on_the_signals(tmp_path):
+    defs = _definitions(tmp_path, None)
+    keys = defs.resolve_assets_def("signals").partitions_def.get_partition_keys()
+    assert keys[-1] > "2025-12-31"
+    assert _freshness_checks(defs) and "signals_freshness_sensor" in {sensor.name for sensor in defs.sensors}
+    assert [r.partition_key for r in _tick(defs, dt.datetime(2024, 6, 4, 18, 0, tzinfo=SHANGHAI)).run_requests] == [
+        "2024-06-04"
+    ]
+
+
+def test_importing_the_code_location_prints_no_warning(tmp_path):
+    for end_time in ("2024-12-31", None):
+        _definitions(tmp_path, end_time)  # writes tmp_path/config.yaml
+        env = {**os.environ, "KRNN_CONFIG": str(tmp_path / "config.yaml"), "PYTHONPATH": str(ROOT)}
+        done = subprocess.run(
+            [sys.executable, "-W", "error::UserWarning", "-c", "import krnn_signals.definitions"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), end_time
