@@ -22,10 +22,11 @@ import torch
 from krnn_core.features.processors import RobustZScoreNorm
 from krnn_core.model.krnn import KRNN
 from krnn_core.model.trainer import split_qlib_kwargs
+from krnn_core.tables import MODEL_VERSIONS_TABLE
 from krnn_core.warehouse import replace_rows
 
-MODEL_VERSIONS_DDL = """
-CREATE TABLE IF NOT EXISTS model_versions(
+MODEL_VERSIONS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {MODEL_VERSIONS_TABLE}(
     model_version VARCHAR PRIMARY KEY,
     period VARCHAR,
     train_start DATE, train_end DATE, valid_start DATE, valid_end DATE, label_end DATE,
@@ -38,7 +39,7 @@ CREATE TABLE IF NOT EXISTS model_versions(
 )
 """
 # `models` is the short name for ad-hoc queries; the pipeline itself reads model_versions
-MODELS_VIEW = "CREATE VIEW IF NOT EXISTS models AS SELECT * FROM model_versions"
+MODELS_VIEW = f"CREATE VIEW IF NOT EXISTS models AS SELECT * FROM {MODEL_VERSIONS_TABLE}"
 
 
 @dataclass(frozen=True)
@@ -110,16 +111,18 @@ def record_model_version(con: duckdb.DuckDBPyConnection, row: dict) -> None:
     """Insert one model_versions row, replacing any row of the same model_version."""
     con.execute(MODEL_VERSIONS_DDL)
     con.execute(MODELS_VIEW)
-    replace_rows(con, "model_versions", pd.DataFrame([row]), "model_version = ?", [row["model_version"]])
+    replace_rows(con, MODEL_VERSIONS_TABLE, pd.DataFrame([row]), "model_version = ?", [row["model_version"]])
 
 
 def model_version_for(con: duckdb.DuckDBPyConnection, day: date) -> dict | None:
     """The newest version (by label_end, then created_at) trained only on labels known before `day`."""
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'model_versions'").fetchone()[0]
+    tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [MODEL_VERSIONS_TABLE])
+    exists = tables.fetchone()[0]
     if not exists:
         return None
     cursor = con.execute(
-        "SELECT * FROM model_versions WHERE label_end < ? ORDER BY label_end DESC, created_at DESC LIMIT 1", [day]
+        f"SELECT * FROM {MODEL_VERSIONS_TABLE} WHERE label_end < ? ORDER BY label_end DESC, created_at DESC LIMIT 1",
+        [day],
     )
     found = cursor.fetchone()
     return None if found is None else dict(zip([d[0] for d in cursor.description], found, strict=True))

@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 
 from krnn_core.reports.evaluation import ic_summary
-from krnn_core.tables import SIGNALS_TABLE
+from krnn_core.tables import MODEL_VERSIONS_TABLE, SIGNALS_TABLE
 from krnn_core.warehouse import day_window, describe_window
 from krnn_core.warehouse_reads import read_indexed
 
@@ -56,7 +56,7 @@ def model_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         "SELECT model_version, period, train_start, train_end, valid_start, valid_end, best_epoch, "
         "round(valid_loss, 5) AS valid_loss, round(valid_ic, 4) AS valid_ic, device, "
         "round(duration_s, 1) AS duration_s "
-        "FROM model_versions ORDER BY label_end DESC, created_at DESC"
+        f"FROM {MODEL_VERSIONS_TABLE} ORDER BY label_end DESC, created_at DESC"
     ).df()
 
 

@@ -15,7 +15,7 @@ from krnn_core.features.processors import fillna
 from krnn_core.features.store import read_features
 from krnn_core.model.trainer import predict
 from krnn_core.model.versions import LoadedModel, load_artifact, model_version_for
-from krnn_core.tables import SIGNALS_TABLE
+from krnn_core.tables import MODEL_VERSIONS_TABLE, SIGNALS_TABLE
 from krnn_core.warehouse import replace_rows
 from krnn_core.warehouse_reads import read_indexed
 
@@ -114,7 +114,7 @@ def signal_day_stats(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: p
         SELECT s.datetime, count(*) AS n, coalesce(stddev_samp(s.score), 0) AS score_std,
                any_value(s.model_version) AS model_version, count(DISTINCT s.model_version) AS versions,
                any_value(m.label_end) AS label_end
-        FROM {SIGNALS_TABLE} s LEFT JOIN model_versions m USING (model_version)
+        FROM {SIGNALS_TABLE} s LEFT JOIN {MODEL_VERSIONS_TABLE} m USING (model_version)
         WHERE s.datetime BETWEEN ? AND ? GROUP BY s.datetime ORDER BY s.datetime
         """,
         [start.date(), end.date()],

@@ -13,9 +13,9 @@ from krnn_core.alerts import record_alert
 from krnn_core.config import load_config
 from krnn_core.signals.read_snapshot import open_snapshot
 from krnn_signals.demo import run_job
+from tests.fixtures import REPO_ROOT
 
 DAY = "2022-06-15"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config_with(test_config_path: Path, tmp_path: Path, **monitoring) -> Path:
@@ -67,7 +67,7 @@ def test_an_alert_waits_for_the_writer_and_reaches_the_snapshot(tmp_path):
             "with connect(sys.argv[1]): print('held', flush=True); time.sleep(4)",
             str(database),
         ],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 
 from krnn_core.warehouse import connect, replace_tables
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures import REPO_ROOT
 
 
 @pytest.fixture
@@ -124,8 +123,8 @@ def test_a_writer_waits_for_the_readers_which_share_the_file(tmp_path):
     with connect(database) as con:
         con.execute("CREATE TABLE log (seq INTEGER, process INTEGER)")
     with connect(database, read_only=True):
-        other_reader = subprocess.run([sys.executable, "-c", READER, str(database)], cwd=ROOT, timeout=60)
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(database)], cwd=ROOT, stdout=subprocess.PIPE)
+        other_reader = subprocess.run([sys.executable, "-c", READER, str(database)], cwd=REPO_ROOT, timeout=60)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(database)], cwd=REPO_ROOT, stdout=subprocess.PIPE)
         assert writer.stdout.readline() == b"connecting\n"
         time.sleep(1.0)
         assert writer.poll() is None, "the writer should wait for the readers, not fail"

@@ -15,8 +15,8 @@ from krnn_core.data import qlib_store
 from krnn_core.data.sources.csv_feed import CsvSource
 from krnn_core.signals.read_snapshot import open_snapshot
 from krnn_signals.definitions import build_definitions, defs
+from tests.fixtures import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DAYS = pd.bdate_range("2021-03-01", "2021-03-12")
 HEADER, ROW = b"date,open,high,low,close,volume\n", b"2021-03-01,10,10.5,9.5,10,1000\n"
 BAD_BYTE_ROW = b"2021-03-02,10,10.5,9.5,1\xff0,1000\n"
@@ -122,22 +122,24 @@ def test_the_location_loads_its_config_once_and_dagster_validates_it_over_a_brok
         if name:  # every broken file at once, each under a name of its own
             _break(tmp_path / "csv", name.replace("SH600003", f"SH60010{number}"), data)
     env = os.environ | {"KRNN_CONFIG": str(config_file), "DAGSTER_HOME": str(tmp_path)}
-    counted = subprocess.run([sys.executable, "-c", COUNTED_LOAD], cwd=ROOT, env=env, capture_output=True, text=True)
+    counted = subprocess.run(
+        [sys.executable, "-c", COUNTED_LOAD], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
     assert counted.returncode == 0, counted.stderr[-3000:]
     assert counted.stdout.splitlines()[-2:] == ["refresh failed on the broken feed: True", "load_config calls: 1"]
     dagster = Path(sys.executable).parent / "dagster"
     validate = [str(dagster), "definitions", "validate", "-m", "krnn_signals.definitions"]
-    result = subprocess.run(validate, cwd=ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(validate, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
 
 
 def test_dagster_validates_the_workspace():
-    env = os.environ | {"DAGSTER_HOME": str(ROOT / "dagster_home")}
+    env = os.environ | {"DAGSTER_HOME": str(REPO_ROOT / "dagster_home")}
     dagster = Path(sys.executable).parent / "dagster"
     result = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,

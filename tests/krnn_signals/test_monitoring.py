@@ -12,9 +12,9 @@ import yaml
 
 from krnn_core.config import DEFAULT_CONFIG, load_config
 from krnn_signals.definitions import build_definitions
+from tests.fixtures import REPO_ROOT
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _definitions(tmp_path: Path, end_time: str | None) -> dg.Definitions:
@@ -60,9 +60,9 @@ def test_a_live_feed_runs_its_partitions_to_today_with_a_deadline_on_the_signals
 def test_importing_the_code_location_prints_no_warning(tmp_path):
     for end_time in ("2024-12-31", None):
         _definitions(tmp_path, end_time)  # writes tmp_path/config.yaml
-        env = {**os.environ, "KRNN_CONFIG": str(tmp_path / "config.yaml"), "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "KRNN_CONFIG": str(tmp_path / "config.yaml"), "PYTHONPATH": str(REPO_ROOT)}
         done = subprocess.run(
             [sys.executable, "-W", "error::UserWarning", "-c", "import krnn_signals.definitions"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), end_time

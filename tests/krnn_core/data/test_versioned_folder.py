@@ -14,7 +14,7 @@ from krnn_core.data import qlib_store
 from krnn_core.data.qlib_runtime import init_qlib
 from krnn_core.data.sources.qlib_folder import QlibFolderSource
 from krnn_core.data.versioned_folder import current_version, next_version
-from tests.fixtures import CN_TINY_2019
+from tests.fixtures import CN_TINY_2019, REPO_ROOT
 
 BEFORE, AFTER = pd.Timestamp("2019-12-20"), pd.Timestamp("2019-12-31")
 
@@ -62,7 +62,7 @@ def test_a_killed_refresh_leaves_the_old_folder_and_a_rerun_the_same_bytes(tmp_p
     before = _files(provider)
     child = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(KILLED_REFRESH), str(CN_TINY_2019), str(provider), where, str(count)],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
     )

@@ -9,8 +9,8 @@ import duckdb
 import pytest
 
 from krnn_core.signals.read_snapshot import open_snapshot, publish_snapshot, snapshot_path
+from tests.fixtures import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 ROWS, VERSIONS = 300, 60
 
 WRITER = textwrap.dedent(
@@ -50,7 +50,7 @@ def database(tmp_path: Path) -> Path:
 
 
 def test_queries_during_a_backfill_never_fail_and_always_see_a_committed_state(database):
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(database)], cwd=ROOT)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(database)], cwd=REPO_ROOT)
     answers, failures = [], []
     while writer.poll() is None:
         try:
