@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from pathlib import Path
 
 _current: tuple[str, str] | None = None  # (provider, region) of the last qlib.init
+# Qlib log lines that say nothing an operator can act on in this pipeline, by logger
+_EXPECTED_QLIB_LOGS = {
+    # backtest_daily builds its executor without a common_infra and then gives it one
+    "qlib.BaseExecutor": "`common_infra` is not set",
+    # missing bars (suspensions, members without data) are NaN on purpose; the market checks report them
+    "qlib.online operator": "field data contains nan",
+}
 
 
 def init_qlib(provider_uri: str | Path, region: str = "cn") -> None:
@@ -24,6 +33,7 @@ def init_qlib(provider_uri: str | Path, region: str = "cn") -> None:
 
         H.clear()
         return
+    _quiet_qlib()
     qlib.init(
         provider_uri=provider,
         region=region,
@@ -33,3 +43,13 @@ def init_qlib(provider_uri: str | Path, region: str = "cn") -> None:
         logging_level=logging.WARNING,
     )
     _current = (provider, region)
+
+
+def _quiet_qlib() -> None:
+    """Drop Qlib's expected log lines, and import gym without the notice it prints on every import."""
+    for logger, text in _EXPECTED_QLIB_LOGS.items():
+        logging.getLogger(logger).addFilter(lambda record, text=text: text not in record.getMessage())
+    # qlib.contrib imports qlib.rl, which imports gym 0.26; gym prints an "unmaintained" notice to stderr on
+    # import. pyqlib 0.9.7 requires gym itself, so the notice is for Qlib's authors, not for anyone running this pipeline.
+    with contextlib.redirect_stderr(io.StringIO()):
+        import gym  # noqa: F401

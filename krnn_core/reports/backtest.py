@@ -8,6 +8,7 @@ holds what the portfolio earned from the close of d-1 to the close of d, less th
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -75,14 +76,17 @@ def _qlib_report(scores: pd.Series, start: pd.Timestamp, end: pd.Timestamp, conf
     strategy = TopkDropoutStrategy(signal=scores, topk=config.topk, n_drop=config.n_drop)
     # The strategy only ever trades scored names, so only their quotes are loaded.
     exchange_kwargs = {"codes": sorted(scores.index.get_level_values("instrument").unique())} | asdict(config.exchange)
-    report, _positions = backtest_daily(
-        start_time=start,
-        end_time=end,
-        strategy=strategy,
-        account=config.account,
-        benchmark=config.benchmark,
-        exchange_kwargs=exchange_kwargs,
-    )
+    with warnings.catch_warnings():
+        # Qlib averages the prices of a day where none of a stock's bars exist (a suspension): NaN, as meant
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning, module="qlib.utils.index_data")
+        report, _positions = backtest_daily(
+            start_time=start,
+            end_time=end,
+            strategy=strategy,
+            account=config.account,
+            benchmark=config.benchmark,
+            exchange_kwargs=exchange_kwargs,
+        )
     return report
 
 

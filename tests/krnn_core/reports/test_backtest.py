@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.image
@@ -14,6 +16,7 @@ import pytest
 from krnn_core.data import qlib_store
 from krnn_core.data.synthetic import SyntheticMarket, oracle_scores, write_market
 from krnn_core.reports.backtest import BacktestConfig, cumulative_excess_plot, run_backtest
+from tests.fixtures import REPO_ROOT
 
 LAST_DAY = "2022-06-30"
 START = "2021-04-01"
@@ -117,3 +120,25 @@ def test_plot_is_a_png_of_the_figure(oracle_run) -> None:
     image = matplotlib.image.imread(io.BytesIO(png), format="png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert image.shape[:2] == (500, 1000)
+
+
+QUIET_BACKTEST = """
+import sys
+import pandas as pd
+from krnn_core.reports.backtest import BacktestConfig, run_backtest
+scores = pd.read_pickle(sys.argv[2])
+run_backtest(sys.argv[1], scores, "2022-04-01", "2022-06-30", BacktestConfig())
+"""
+
+
+def test_a_backtest_prints_none_of_qlibs_expected_notices(market, tmp_path: Path) -> None:
+    root, oracle = market
+    oracle.to_pickle(tmp_path / "scores.pkl")
+    done = subprocess.run(
+        [sys.executable, "-c", QUIET_BACKTEST, str(root), str(tmp_path / "scores.pkl")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout + done.stderr
+    for notice in ("Gym has been unmaintained", "common_infra", "Mean of empty slice", "contains nan"):
+        assert notice not in printed
