@@ -10,7 +10,15 @@ def build_daily_signals_schedule(trading_days: dg.TimeWindowPartitionsDefinition
 
     # not build_schedule_from_partitioned_job: on a holiday it requests the next trading day's partition,
     # which exists early with end_offset=1 (dagster#33551)
-    @dg.schedule(job=daily_signals_job, cron_schedule="0 18 * * 1-5", execution_timezone=trading_days.timezone)
+    # a live feed's schedule runs from the moment the daemon sees it; a finished market has no day left to run
+    live = dg.DefaultScheduleStatus.RUNNING if trading_days.end is None else dg.DefaultScheduleStatus.STOPPED
+
+    @dg.schedule(
+        job=daily_signals_job,
+        cron_schedule="0 18 * * 1-5",
+        execution_timezone=trading_days.timezone,
+        default_status=live,
+    )
     def daily_signals_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         """Run the day's partition on a trading day; skip weekdays that are holidays."""
         day = context.scheduled_execution_time.strftime("%Y-%m-%d")

@@ -50,6 +50,6 @@ def _quiet_qlib() -> None:
     for logger, text in _EXPECTED_QLIB_LOGS.items():
         logging.getLogger(logger).addFilter(lambda record, text=text: text not in record.getMessage())
     # qlib.contrib imports qlib.rl, which imports gym 0.26; gym prints an "unmaintained" notice to stderr on
-    # import. pyqlib 0.9.7 requires gym itself, so the notice is for Qlib's authors, not for anyone running this pipeline.
+    # import. pyqlib 0.9.7 requires gym itself: the notice is for Qlib's authors, not for this pipeline's users.
     with contextlib.redirect_stderr(io.StringIO()):
         import gym  # noqa: F401

@@ -43,6 +43,7 @@ def test_a_finished_market_ends_its_partitions_at_end_time_and_is_never_late(tmp
     assert keys[-1] == "2024-12-31" and len(keys) == 992  # 2021-01-04..2024-12-31 of the synthetic calendar
     assert _freshness_checks(defs) == []
     assert "signals_freshness_sensor" not in {sensor.name for sensor in defs.sensors}
+    assert defs.resolve_schedule_def("daily_signals_schedule").default_status == dg.DefaultScheduleStatus.STOPPED
     tick = _tick(defs, dt.datetime(2025, 3, 4, 18, 0, tzinfo=SHANGHAI))
     assert not tick.run_requests and "finished snapshot" in tick.skip_message
 
@@ -52,6 +53,7 @@ def test_a_live_feed_runs_its_partitions_to_today_with_a_deadline_on_the_signals
     keys = defs.resolve_assets_def("signals").partitions_def.get_partition_keys()
     assert keys[-1] > "2025-12-31"
     assert _freshness_checks(defs) and "signals_freshness_sensor" in {sensor.name for sensor in defs.sensors}
+    assert defs.resolve_schedule_def("daily_signals_schedule").default_status == dg.DefaultScheduleStatus.RUNNING
     assert [r.partition_key for r in _tick(defs, dt.datetime(2024, 6, 4, 18, 0, tzinfo=SHANGHAI)).run_requests] == [
         "2024-06-04"
     ]
