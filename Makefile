@@ -25,6 +25,8 @@ demo: install
 	KRNN_CONFIG=$(abspath $(CONFIG)) $(VENV)/bin/krnn-signals demo
 
 test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 ui: install
