@@ -1,4 +1,4 @@
-"""DuckDB access shared by every stage: one locked connection helper and the idempotent writers."""
+"""DuckDB access shared by every stage: one locked connection helper, the idempotent writers, one reader."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import datetime as dt
 import fcntl
 import itertools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
+
+QLIB_INDEX = ("datetime", "instrument")
 
 
 @contextmanager
@@ -166,3 +168,12 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def read_indexed(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | dict, index: Sequence[str] = QLIB_INDEX
+) -> pd.DataFrame:
+    """The rows of `sql`, with its `datetime` column as Timestamps (DuckDB gives dates), indexed by `index`."""
+    frame = con.execute(sql, params).df()
+    frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ns]")
+    return frame.set_index(list(index))

@@ -42,4 +42,4 @@ def test_krnn_core_is_one_folder_per_stage_and_tests_mirror_it():
         modules = {f"test_{p.stem}" for p in (ROOT / "krnn_core" / stage).rglob("*.py") if p.stem != "__init__"}
         assert tests & modules, stage  # each stage's tests sit in its own folder, named after its modules
     flat = {p.stem for p in (ROOT / "krnn_core").glob("*.py")} - {"__init__"}
-    assert flat == {"alerts", "config", "tables", "warehouse", "warehouse_reads"}  # shared by the stages
+    assert flat == {"alerts", "config", "tables", "warehouse"}  # shared by the stages

@@ -22,8 +22,7 @@ from krnn_core.features.alpha360 import (
     labels_block,
     load_panel,
 )
-from krnn_core.warehouse import replace_rows, replace_rows_streamed
-from krnn_core.warehouse_reads import read_indexed
+from krnn_core.warehouse import read_indexed, replace_rows, replace_rows_streamed
 
 FEATURES_TABLE = "alpha360_features"
 LABELS_TABLE = "alpha360_labels"

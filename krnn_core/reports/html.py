@@ -17,7 +17,7 @@ from krnn_core.reports.backtest import EXCESS_COLUMNS, RISK_KEYS, cumulative_exc
 from krnn_core.reports.factor_report import FactorReport
 from krnn_core.reports.plots import data_uri, ic_decay_plot, ic_series_plot, quantile_returns_plot
 from krnn_core.reports.report_tables import signal_window
-from krnn_core.warehouse_reads import read_indexed
+from krnn_core.warehouse import read_indexed
 
 STYLE = """body{font-family:sans-serif;max-width:1040px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}

@@ -10,8 +10,7 @@ import pandas as pd
 
 from krnn_core.reports.evaluation import ic_summary
 from krnn_core.tables import MODEL_VERSIONS_TABLE, SIGNALS_TABLE
-from krnn_core.warehouse import day_window, describe_window
-from krnn_core.warehouse_reads import read_indexed
+from krnn_core.warehouse import day_window, describe_window, read_indexed
 
 
 class NoSignals(LookupError):

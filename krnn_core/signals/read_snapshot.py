@@ -5,8 +5,9 @@ from another process blocks that writer too. So readers (the CLI, people at the 
 open the pipeline's file: after each committed write the pipeline copies the served tables into a
 temporary file and renames it over the snapshot, and readers open the snapshot read-only. A reader
 sees the last committed state, never a lock error and never half a write. (Pipeline steps that read
-the unserved tables open the file itself, under the lock of krnn_core.warehouse.connect.) Each publish also deletes
-the staging files that killed publishers left behind (`.<snapshot>.<pid>.tmp` of a pid that is gone).
+the unserved tables open the file itself, under the lock of krnn_core.warehouse.connect.) Each publish
+also deletes the staging files that killed publishers left behind (`.<snapshot>.<pid>.tmp` of a pid that
+is gone).
 """
 
 from __future__ import annotations

@@ -16,8 +16,7 @@ from krnn_core.features.store import read_features
 from krnn_core.model.trainer import predict
 from krnn_core.model.versions import LoadedModel, load_artifact, model_version_for
 from krnn_core.tables import MODEL_VERSIONS_TABLE, SIGNALS_TABLE
-from krnn_core.warehouse import replace_rows
-from krnn_core.warehouse_reads import read_indexed
+from krnn_core.warehouse import read_indexed, replace_rows
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {SIGNALS_TABLE} (
