@@ -2,17 +2,13 @@
 
 import dagster as dg
 
-from assets.partitions import partition_days
+from assets.partitions import partition_days, trading_day_asset
 from assets.resources import Pipeline
 from krnn_core.features.store import FEATURES_TABLE, LABELS_TABLE, materialize_features, materialize_labels
 
 
 def alpha360_features(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
-    """Qlib's 360 Alpha360 columns of every universe member, one row per (trading day, instrument).
-
-    Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
-    End offsetted by 1 partition": a day's partition exists from its start, so the 18:00 schedule can run it.
-    """
+    """Qlib's 360 Alpha360 columns of every universe member, one row per (trading day, instrument)."""
     config = pipeline.config
     start, end = partition_days(context)
     with pipeline.duckdb(publish=False) as con:  # alpha360_features is not in the readers' snapshot
@@ -21,11 +17,7 @@ def alpha360_features(context: dg.AssetExecutionContext, pipeline: Pipeline) -> 
 
 
 def alpha360_labels(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
-    """Labels Ref($close,-2)/Ref($close,-1)-1 that mature on the partition's day: those of two trading days before.
-
-    Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
-    End offsetted by 1 partition": a day's partition exists from its start, so the 18:00 schedule can run it.
-    """
+    """Labels Ref($close,-2)/Ref($close,-1)-1 that mature on the partition's day: those of two trading days before."""
     config = pipeline.config
     start, end = partition_days(context)
     with pipeline.duckdb() as con:
@@ -39,12 +31,8 @@ def alpha360_labels(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg
 def build_feature_assets(trading_days: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     """alpha360_features and alpha360_labels over the code location's trading days."""
     # both tables are written per trading day from the Qlib folder; a backfill range runs as one pass
-    daily_from_market_data = dg.asset(
-        partitions_def=trading_days,
-        deps=["qlib_market_data"],
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool="duckdb",
-        kinds={"duckdb"},
-        group_name="features",
-    )
-    return [daily_from_market_data(alpha360_features), daily_from_market_data(alpha360_labels)]
+    common = dict(deps=["qlib_market_data"], pool="duckdb", kinds={"duckdb"}, group_name="features")
+    return [
+        trading_day_asset(alpha360_features, trading_days, **common),
+        trading_day_asset(alpha360_labels, trading_days, **common),
+    ]

@@ -3,7 +3,7 @@ and its checks: the market data is sound before features are built."""
 
 import dagster as dg
 
-from assets.partitions import partition_days
+from assets.partitions import partition_days, trading_day_asset
 from assets.resources import Pipeline
 from krnn_core.config import market_source
 from krnn_core.data import qlib_store
@@ -29,11 +29,7 @@ JUMP_LOOKBACK = 250
 
 
 def qlib_market_data(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
-    """The Qlib folder (calendar, instruments, .day.bin fields) brought up to the partition's day.
-
-    Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
-    End offsetted by 1 partition": a day's partition exists from its start, so the 18:00 schedule can run it.
-    """
+    """The Qlib folder (calendar, instruments, .day.bin fields) brought up to the partition's day."""
     config = pipeline.config
     start, end = partition_days(context)
     if end > last_closed_session():
@@ -66,13 +62,7 @@ def qlib_market_data(context: dg.AssetExecutionContext, pipeline: Pipeline) -> d
 
 def build_qlib_market_data(trading_days: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The refresh asset over the code location's trading days."""
-    return dg.asset(
-        partitions_def=trading_days,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool="qlib_data",
-        kinds={"qlib"},
-        group_name="market_data",
-    )(qlib_market_data)
+    return trading_day_asset(qlib_market_data, trading_days, pool="qlib_data", kinds={"qlib"}, group_name="market_data")
 
 
 @dg.asset_check(asset="qlib_market_data", name=CALENDAR_CHECK, blocking=True)

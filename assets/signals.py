@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from assets.partitions import partition_days
+from assets.partitions import partition_days, trading_day_asset
 from assets.resources import Pipeline
 from krnn_core.signals.scoring import (
     SIGNALS_TABLE,
@@ -21,11 +21,7 @@ MODEL_AGE_CHECK = "model_is_recent"
 
 
 def signals(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
-    """A KRNN score and rank per universe member and trading day, stamped with its model version.
-
-    Partitioned by trading day: weekdays less the exchange's holidays. Dagster's partition panel says "Daily ...
-    End offsetted by 1 partition": a day's partition exists from its start, so the 18:00 schedule can run it.
-    """
+    """A KRNN score and rank per universe member and trading day, stamped with its model version."""
     start, end = partition_days(context)
     with pipeline.duckdb() as con:
         frame = score_days(con, start, end)
@@ -44,14 +40,14 @@ def signals(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.Materia
 
 def build_signals(trading_days: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The signals asset over the code location's trading days."""
-    return dg.asset(
-        partitions_def=trading_days,
+    return trading_day_asset(
+        signals,
+        trading_days,
         deps=["alpha360_features", "krnn_model"],
-        backfill_policy=dg.BackfillPolicy.single_run(),
         pool="duckdb",
         kinds={"duckdb"},
         group_name="signals",
-    )(signals)
+    )
 
 
 def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
