@@ -33,7 +33,8 @@ def init_qlib(provider_uri: str | Path, region: str = "cn") -> None:
 
         H.clear()
         return
-    _quiet_qlib()
+    if _current is None:  # the first qlib.init of this process
+        _quiet_qlib()
     qlib.init(
         provider_uri=provider,
         region=region,
