@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.partitions import partition_days, trading_day_asset
+from assets.placement import ON_CPU_NODE
 from assets.resources import Pipeline
 from krnn_core.signals.scoring import (
     SIGNALS_TABLE,
@@ -47,6 +48,7 @@ def build_signals(trading_days: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         pool="duckdb",
         kinds={"duckdb"},
         group_name="signals",
+        op_tags=ON_CPU_NODE,
     )
 
 
