@@ -14,7 +14,7 @@ def test_the_jobs_run_on_dagsters_default_executor_unless_the_deployment_asks_fo
     deployed = build_definitions(load_config(test_config_path)).resolve_job_def("daily_signals_job")
     assert local.executor_def.name == "multi_or_in_process_executor"
     assert deployed.executor_def is k8s_job_executor
-    # a run needs no executor config: the k8s executor takes namespace, image and volumes from the run launcher
+    # a run needs no executor config: its step pods take namespace, image and volumes from the run and its location
     assert dg.validate_run_config(deployed, {})["execution"]["k8s"]["retries"] == {"enabled": {}}
 
 
