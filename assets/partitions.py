@@ -1,6 +1,7 @@
 """The trading days a run of a daily-partitioned asset or check covers, how such an asset is declared, and how a
 check's verdict reaches each of its days."""
 
+import datetime as dt
 import inspect
 from collections.abc import Callable, Mapping
 
@@ -17,12 +18,21 @@ TRADING_DAYS_NOTE = (
 )
 
 
-def trading_day_asset(fn: Callable, trading_days: dg.PartitionsDefinition, **asset_kwargs) -> dg.AssetsDefinition:
+def trading_day_asset(
+    fn: Callable, trading_days: dg.TimeWindowPartitionsDefinition, **asset_kwargs
+) -> dg.AssetsDefinition:
     """`fn` as an asset partitioned by trading day, a backfill range run as one pass, described as such."""
+    notes = [inspect.cleandoc(fn.__doc__), TRADING_DAYS_NOTE]
+    if trading_days.end is not None:  # the UI shows no freshness at all then: say why
+        last_day = (trading_days.end - dt.timedelta(days=1)).date()  # the partitions' end is exclusive
+        notes.append(
+            f"A finished market: its data ends on {last_day} (the config's end_time), a snapshot that gains no day. No "
+            "partition comes after it, the daily schedule starts off, and there is no freshness check: no day is late."
+        )
     return dg.asset(
         partitions_def=trading_days,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        description=f"{inspect.cleandoc(fn.__doc__)}\n\n{TRADING_DAYS_NOTE}",
+        description="\n\n".join(notes),
         **asset_kwargs,
     )(fn)
 
