@@ -78,13 +78,13 @@ def run_job(
         job.get_definition(),
         run_config=_QUIET,
         tags=merge_run_tags(location_job, partition_key, tags, None, instance, _QUIET),
-        remote_job_origin=location_job_origin(job_name),
+        remote_job_origin=_location_job_origin(job_name),
     )
     if not execute_run(job, run, instance).success:
         raise RuntimeError(f"{job_name} failed (run {run.run_id}): see its events in the Dagster UI")
 
 
-def location_job_origin(job_name: str) -> RemoteJobOrigin:
+def _location_job_origin(job_name: str) -> RemoteJobOrigin:
     """Where the UI finds the job: in the repository of the code location that workspace.yaml loads."""
     (location,) = location_origins_from_yaml_paths([str(WORKSPACE)])
     return RemoteJobOrigin(RemoteRepositoryOrigin(location, defs.get_repository_def().name), job_name)

@@ -212,12 +212,13 @@ def test_a_finished_market_says_so_and_is_never_late(webserver):
 
 @pytest.fixture(scope="module")
 def browser_page(webserver) -> Iterator[Page]:
-    """A page of headless Chromium, 1400 pixels wide as the reports' inline charts are sized for."""
+    """A page of headless Chromium, 1400 pixels wide as the reports' inline charts are sized for, and tall enough
+    for a whole report: the UI scrolls inside the page, so a full-page screenshot shows the window alone."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
         # the webserver on localhost greets a new browser with a "Join the Dagster community" dialog over the page
         page.add_init_script("window.localStorage.setItem('communityNux', 'true')")
         yield page
@@ -238,7 +239,7 @@ def _shoot(page: Page, shots: Path, name: str, *shown: str) -> str:
     for text in shown:
         page.get_by_text(text, exact=True).first.wait_for(timeout=60_000)
     page.wait_for_load_state("networkidle")
-    page.screenshot(path=shots / f"{name}.png", full_page=True)
+    page.screenshot(path=shots / f"{name}.png")
     return page.inner_text("body")
 
 
