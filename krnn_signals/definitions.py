@@ -60,7 +60,7 @@ def _definitions(config: PipelineConfig) -> dg.Definitions:
             *freshness_checks,
         ],
         jobs=[market_data_job, daily_signals_job, signals_job, krnn_model_job, reports_job],
-        schedules=[build_daily_signals_schedule(trading_days)],
+        schedules=[build_daily_signals_schedule(trading_days, config.schedule_cron)],
         sensors=[build_after_daily_signals(trading_days, retraining_periods), *freshness_sensors, run_failure_alerts],
         resources={"pipeline": PipelineResource(config)},
         executor=executor_from_env(),

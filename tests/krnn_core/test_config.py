@@ -34,6 +34,10 @@ def _exchange(**kwargs):
     return lambda raw: raw["port_analysis_config"]["backtest"]["exchange_kwargs"].update(kwargs)
 
 
+def _cron_at(cron: str):
+    return lambda raw: raw.update(schedule_cron=cron)
+
+
 def _strategy(**kwargs):
     return lambda raw: raw["port_analysis_config"]["strategy"].update(kwargs=kwargs)
 
@@ -42,6 +46,7 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
     config = load_config(DEFAULT_CONFIG)
     assert config.market == "csi300"
     assert config.task.model.kwargs.rnn_dups == 2
+    assert config.schedule_cron == "0 18 * * 1-5"  # Asia/Shanghai, three hours after the close
     assert config.duckdb_path == (DEFAULT_CONFIG.parent.parent / "data" / "krnn_signals.duckdb").resolve()
 
 
@@ -60,6 +65,10 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
         (lambda raw: raw["task"]["dataset"]["segments"].update(valid=["2021-01-04", "2021-02-01"]), "segments"),
         (lambda raw: raw.update(markets="csi500"), "markets: Extra inputs are not permitted"),
         (lambda raw: raw.update(monitoring={"min_coverage": 1.5}), "monitoring.min_coverage"),
+        (_cron_at("0 18 * *"), "schedule_cron: Value error, '0 18 * *' is not a cron string of 5 fields"),
+        (_cron_at("0 24 * * 1-5"), "schedule_cron: Value error, '0 24 * * 1-5' is not a cron string: hour '24'"),
+        (_cron_at("0 18 * * 1-8"), "schedule_cron: Value error, '0 18 * * 1-8' is not a cron string: day of week"),
+        (lambda raw: raw.update(monitoring={"signals_deadline_cron": "30 19h * * *"}), "signals_deadline_cron: Value"),
         (_segment("train", ["2023-12-29", "2023-01-03"]), "segments.train: Value error, starts 2023-12-29 after"),
         (_segment("valid", ["2024-06-28", "2024-01-02"]), "segments.valid: Value error, starts 2024-06-28 after"),
         (_segment("test", ["2024-12-31", "2024-07-01"]), "segments.test: Value error, starts 2024-12-31 after"),
