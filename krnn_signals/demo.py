@@ -14,9 +14,9 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # no per-step DEBUG events on the terminal
 
 
-def trading_days_between(first: str, last: str) -> list[str]:
-    """The trading-day partition keys in [first, last]."""
-    trading_days = defs.resolve_assets_def("signals").partitions_def
+def trading_days_between(first: str, last: str, location: dg.Definitions = defs) -> list[str]:
+    """The trading-day partition keys of `location` in [first, last]."""
+    trading_days = location.resolve_assets_def("signals").partitions_def
     return [key for key in trading_days.get_partition_keys() if first <= key <= last]
 
 
@@ -34,22 +34,26 @@ def run_demo() -> PipelineConfig:
     return CONFIG
 
 
-def materialize_chain(instance: dg.DagsterInstance, last_day: str, config: PipelineConfig) -> None:
+def materialize_chain(
+    instance: dg.DagsterInstance, last_day: str, config: PipelineConfig, location: dg.Definitions = defs
+) -> None:
     """Market data for every day, one model per retraining period, test-segment signals, reports."""
-    days = trading_days_between(str(config.start_time), last_day)
+    days = trading_days_between(str(config.start_time), last_day, location)
     test_days = [day for day in days if day >= str(config.task.dataset.segments.test[0])]
-    run_job("market_data_job", instance, config, tags={RANGE_START: days[0], RANGE_END: days[-1]})
-    for period in defs.resolve_assets_def("krnn_model").partitions_def.get_partition_keys():
+    run_job("market_data_job", instance, config, location, tags={RANGE_START: days[0], RANGE_END: days[-1]})
+    for period in location.resolve_assets_def("krnn_model").partitions_def.get_partition_keys():
         if period <= last_day:
-            run_job("krnn_model_job", instance, config, partition_key=period)
-    run_job("signals_job", instance, config, tags={RANGE_START: test_days[0], RANGE_END: test_days[-1]})
-    run_job("reports_job", instance, config)
+            run_job("krnn_model_job", instance, config, location, partition_key=period)
+    run_job("signals_job", instance, config, location, tags={RANGE_START: test_days[0], RANGE_END: test_days[-1]})
+    run_job("reports_job", instance, config, location)
 
 
-def run_job(job_name: str, instance: dg.DagsterInstance, config: PipelineConfig, **kwargs) -> None:
-    """Run one of the code location's jobs in this process on `config`, recorded in `instance`; fail loudly."""
+def run_job(
+    job_name: str, instance: dg.DagsterInstance, config: PipelineConfig, location: dg.Definitions = defs, **kwargs
+) -> None:
+    """Run one of `location`'s jobs in this process on `config`, recorded in `instance`; fail loudly."""
     print(f"== {job_name} {kwargs.get('partition_key') or kwargs.get('tags') or ''}", flush=True)
-    result = defs.resolve_job_def(job_name).execute_in_process(
+    result = location.resolve_job_def(job_name).execute_in_process(
         instance=instance,
         resources={"pipeline": PipelineResource(config)},
         run_config=_QUIET,

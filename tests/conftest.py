@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytest_plugins = ["tests.postgres"]  # the `postgres` fixture: a throwaway PostgreSQL cluster for the session
+
 TEST_ROOT = Path(tempfile.mkdtemp(prefix="krnn-signals-tests-"))
 TEST_CONFIG = {
     "qlib_init": {"provider_uri": "qlib_data", "region": "cn"},
