@@ -66,7 +66,7 @@ def open_lake(lake: DuckLake, read_only: bool = False) -> duckdb.DuckDBPyConnect
     """A connection to the DuckLake whose default schema is `lake.schema` (created by the first writer)."""
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
     try:
-        load_lake_extensions(con)
+        _load_lake_extensions(con)
         _attach(con, lake, read_only)
         if not read_only:
             con.execute(f'CREATE SCHEMA IF NOT EXISTS {LAKE_ALIAS}."{lake.schema}"')
@@ -88,11 +88,12 @@ def _schema_exists(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
     return con.execute(sql, [LAKE_ALIAS, schema]).fetchone()[0] > 0
 
 
-def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
+def _load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
     """Load DuckDB's postgres and ducklake extensions from their Python wheels: these machines cannot download them.
 
-    INSTALL from the wheel's file copies it once into DuckDB's extension folder under its canonical name
-    (`postgres_scanner`, which LOAD of the file itself would not find); later calls find it there.
+    INSTALL from the wheel's file copies it once into DuckDB's extension folder under the extension's own
+    name (the wheel's `postgres.duckdb_extension` is `postgres_scanner`, whose entry point a LOAD of the file
+    by its path would not find); later calls find it installed.
     """
     for name, package in (("postgres", duckdb_extension_postgres), ("ducklake", duckdb_extension_ducklake)):
         (binary,) = Path(package.__file__).parent.glob(f"extensions/v{duckdb.__version__}/{name}.duckdb_extension")
