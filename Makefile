@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # the CPU wheel lies on this machine's disk; on a GPU machine PyPI's torch==2.13.0 is the CUDA build
 TORCH ?= torch==2.13.0
-export DAGSTER_HOME := $(CURDIR)/dagster_home
+# the Dagster instance's folder: dagster_home (SQLite, no setup) or dagster_home_postgres (needs DAGSTER_PG_URL)
+INSTANCE ?= dagster_home
+export DAGSTER_HOME := $(CURDIR)/$(INSTANCE)
 # the pipeline's config for demo and ui: `make demo CONFIG=configs/csi300_2015_2019.yaml` runs on real prices
 CONFIG ?= configs/default.yaml
 # the UI's port: `make serve PORT=3001` when 3000 is taken

@@ -30,6 +30,7 @@ from krnn_core.data.sources.synthetic import SyntheticSource
 from krnn_core.data.synthetic import SyntheticMarket
 from krnn_core.model.config import KRNNConfig, TrainerConfig
 from krnn_core.reports.backtest import BacktestConfig, ExchangeConfig
+from krnn_core.warehouse import DuckLake
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 CONFIG_ENV = "KRNN_CONFIG"
@@ -211,6 +212,15 @@ class PortAnalysis(_Strict):
     backtest: Backtest = Backtest()
 
 
+class DuckLakeWarehouse(_Strict):
+    """A DuckLake instead of the DuckDB file: catalog in PostgreSQL, Parquet files under data_path."""
+
+    kind: Literal["ducklake"]
+    catalog: str  # libpq connection string of the catalog database; a password belongs in PGPASSWORD or ~/.pgpass
+    data_path: Path
+    schema_: str = Field(alias="schema", pattern=r"^[a-z_][a-z0-9_]*$")  # this config's tables in the lake
+
+
 class Monitoring(_Strict):
     """Thresholds of the signal checks and alerts."""
 
@@ -233,12 +243,19 @@ class PipelineConfig(_Strict):
     end_time: dt.date | None = None
     # Asia/Shanghai: when the daily schedule runs the last closed session (a test ticks every minute)
     schedule_cron: Cron = "0 18 * * 1-5"
-    duckdb_path: Path
+    duckdb_path: Path | None = None  # the embedded DuckDB warehouse, unless `warehouse` names a DuckLake
+    warehouse: DuckLakeWarehouse | None = None
     model_dir: Path
     task: Task
     rolling: Rolling = Rolling()
     port_analysis_config: PortAnalysis = PortAnalysis()
     monitoring: Monitoring = Monitoring()
+
+    @model_validator(mode="after")
+    def _one_warehouse(self) -> PipelineConfig:
+        if (self.duckdb_path is None) == (self.warehouse is None):
+            raise ValueError("give either duckdb_path (a DuckDB file) or warehouse (a DuckLake), not both or neither")
+        return self
 
     @model_validator(mode="after")
     def _windows_inside_data(self) -> PipelineConfig:
@@ -292,17 +309,24 @@ def _resolve_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
     def resolve(path: Path) -> Path:
         return path if path.is_absolute() else (base / path).resolve()
 
-    source = config.source
+    source, lake = config.source, config.warehouse
     if not isinstance(source, SyntheticSourceConfig):
         source = source.model_copy(update={"path": resolve(source.path)})
     return config.model_copy(
         update={
             "source": source,
             "qlib_init": config.qlib_init.model_copy(update={"provider_uri": resolve(config.qlib_init.provider_uri)}),
-            "duckdb_path": resolve(config.duckdb_path),
+            "duckdb_path": config.duckdb_path and resolve(config.duckdb_path),
+            "warehouse": lake and lake.model_copy(update={"data_path": resolve(lake.data_path)}),
             "model_dir": resolve(config.model_dir),
         }
     )
+
+
+def warehouse_location(config: PipelineConfig) -> Path | DuckLake:
+    """What krnn_core.warehouse.connect opens for this config: the DuckDB file or the DuckLake."""
+    lake = config.warehouse
+    return config.duckdb_path if lake is None else DuckLake(lake.catalog, lake.data_path, lake.schema_)
 
 
 def synthetic_market(config: PipelineConfig) -> SyntheticMarket:

@@ -29,7 +29,7 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, pipeline: Pipeline) 
         "partition": run.tags.get("dagster/partition"),
         "message": message,
     }
-    record_alert(pipeline.config.duckdb_path, alert)
+    record_alert(pipeline.warehouse, alert)
 
 
 def _failure_message(context: dg.RunFailureSensorContext) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytest_plugins = ["tests.postgres"]  # the `postgres` fixture: a throwaway PostgreSQL cluster for the session
+
 TEST_ROOT = Path(tempfile.mkdtemp(prefix="krnn-signals-tests-"))
 # the instance's SQLite files take a few commits per event: in memory (tmpfs) where there is one, not on the disk
 DAGSTER_HOME = Path(

@@ -4,8 +4,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from krnn_core.config import DEFAULT_CONFIG, ConfigError, load_config
+from krnn_core.config import DEFAULT_CONFIG, ConfigError, load_config, warehouse_location
+from krnn_core.warehouse import DuckLake
 from tests.fixtures import CN_TINY_2019
+
+LAKE = {"kind": "ducklake", "catalog": "host=db dbname=lake", "data_path": "../lake", "schema": "csi300"}
 
 
 def _write(tmp_path: Path, raw: dict) -> Path:
@@ -62,6 +65,9 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
         (lambda raw: raw["source"].update(kind="bloomberg"), "source.kind"),
         (lambda raw: raw["rolling"].update(step="weekly"), "rolling.step"),
         (lambda raw: raw.pop("duckdb_path"), "duckdb_path"),
+        (lambda raw: raw.update(warehouse=LAKE), "give either duckdb_path (a DuckDB file) or warehouse (a DuckLake)"),
+        (lambda raw: raw.pop("duckdb_path") and raw.update(warehouse=LAKE | {"schema": "CSI-300"}), "warehouse.schema"),
+        (lambda raw: raw.pop("duckdb_path") and raw.update(warehouse=LAKE | {"catalog": None}), "warehouse.catalog"),
         (lambda raw: raw["task"]["dataset"]["segments"].update(valid=["2021-01-04", "2021-02-01"]), "segments"),
         (lambda raw: raw.update(markets="csi500"), "markets: Extra inputs are not permitted"),
         (lambda raw: raw.update(monitoring={"min_coverage": 1.5}), "monitoring.min_coverage"),
@@ -94,6 +100,17 @@ def test_a_bad_config_is_refused_naming_file_and_key(tmp_path, edit, named):
         load_config(_write(tmp_path, raw))
     assert named in str(error.value)
     assert str(tmp_path / "config.yaml") in str(error.value)
+
+
+def test_a_ducklake_warehouse_resolves_its_data_path_from_the_config_folder(tmp_path):
+    raw = _default()
+    del raw["duckdb_path"]
+    raw["warehouse"] = LAKE
+    (tmp_path / "configs").mkdir()
+    config = load_config(_write(tmp_path / "configs", raw))
+    assert config.duckdb_path is None
+    assert warehouse_location(config) == DuckLake("host=db dbname=lake", tmp_path / "lake", "csi300")
+    assert warehouse_location(load_config(DEFAULT_CONFIG)) == load_config(DEFAULT_CONFIG).duckdb_path
 
 
 def test_unreadable_yaml_names_the_file(tmp_path):
