@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dagster import Field, StringSource
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log import SqlEventLogStorageTable, SqliteEventLogStorage
 
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"  # read by Dagster at each event
 BATCH_SIZE = 1000  # events per transaction: a range of years is a few batches
@@ -52,12 +52,14 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     def _store_asset_events(self, events: list[EventLogEntry]) -> None:
         """What store_event does for each of these asset events of one run, in one transaction per file."""
-        statements = [self.prepare_insert_event(event) for event in events]
+        rows = [self._event_to_row(event) for event in events]  # each event serialized once for both files
         with self.run_connection(events[0].run_id) as conn:
-            for statement in statements:
-                conn.execute(statement)
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
         with self.index_transaction() as conn:
-            ids = [conn.execute(statement).inserted_primary_key[0] for statement in statements]
+            inserted = SqlEventLogStorageTable.insert().returning(
+                SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+            )
+            ids = [row.id for row in conn.execute(inserted, rows)]
             self._store_asset_event_tags(conn, events, ids)
             # the asset's row keeps the last event of each kind: storing only those, in batch order,
             # leaves it as storing every event in turn would
