@@ -1,0 +1,25 @@
+"""What each run of the code location costs before its steps' work: its processes, and what they import."""
+
+import subprocess
+import sys
+
+from krnn_signals.definitions import defs
+from tests.fixtures import REPO_ROOT
+
+
+def test_trading_day_jobs_run_in_one_process():
+    executors = {job.name: job.executor_def.name for job in defs.resolve_all_job_defs() if job.name != "__ASSET_JOB"}
+    assert executors == {
+        "market_data_job": "in_process",
+        "daily_signals_job": "in_process",
+        "signals_job": "in_process",
+        "krnn_model_job": "multi_or_in_process_executor",
+        "reports_job": "multi_or_in_process_executor",
+    }
+
+
+def test_loading_the_code_location_does_not_import_torch():
+    # a run worker loads the code location first: torch would add 1-3 s to every run, backfills included
+    code = "import sys, krnn_signals.definitions; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
