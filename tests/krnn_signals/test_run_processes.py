@@ -18,6 +18,12 @@ def test_trading_day_jobs_run_in_one_process():
     }
 
 
+def test_trading_day_runs_print_no_debug_line_per_partition():
+    for name in ("market_data_job", "daily_signals_job", "signals_job"):
+        run_config = defs.resolve_job_def(name).partitioned_config.get_run_config_for_partition_key("2024-06-03")
+        assert run_config["loggers"]["console"]["config"]["log_level"] == "INFO", name
+
+
 def test_loading_the_code_location_does_not_import_torch():
     # a run worker loads the code location first: torch would add 1-3 s to every run, backfills included
     code = "import sys, krnn_signals.definitions; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
