@@ -57,7 +57,8 @@ def code_server(scratch: Path, env: dict[str, str], timeout_s: float = 180) -> I
     """The code location served over a socket until the block ends; yields a workspace file that points at it."""
     socket = scratch / "grpc.sock"
     command = [DAGSTER, "api", "grpc", "-m", "krnn_signals.definitions", "-d", str(ROOT), "-s", str(socket)]
-    server = subprocess.Popen([*command, "--location-name", LOCATION], env=env, cwd=ROOT)
+    with open(scratch / "code_server.log", "w") as log:  # its output and its runs' (a run worker is its child)
+        server = subprocess.Popen([*command, "--location-name", LOCATION], env=env, cwd=ROOT, stdout=log, stderr=log)
     try:
         _wait_healthy(socket, env, server, timeout_s)
         workspace = scratch / "workspace.yaml"
@@ -66,7 +67,11 @@ def code_server(scratch: Path, env: dict[str, str], timeout_s: float = 180) -> I
         yield workspace
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # seen under heavy load: a server that never finishes stopping
+            server.kill()
+            server.wait()
 
 
 def _wait_healthy(socket: Path, env: dict[str, str], server: subprocess.Popen, timeout_s: float) -> None:
@@ -84,9 +89,16 @@ def _wait_healthy(socket: Path, env: dict[str, str], server: subprocess.Popen, t
 
 
 def launch(workspace: Path, env: dict[str, str], job: str, tags: dict[str, str]) -> str:
-    """Launch one run of `job` with `tags` through the instance's run launcher; its run id."""
+    """Launch one run of `job` with `tags` through the instance's run launcher; its run id.
+
+    The run gets the job's run config for its partitions, as the schedule's and the backfill's runs do
+    (`dagster job launch` alone would give none).
+    """
+    from krnn_signals.jobs import QUIET_CONSOLE  # the trading-day jobs' config: the same for every partition
+
     run_id = str(uuid.uuid4())
     command = [DAGSTER, "job", "launch", "-w", str(workspace), "-j", job, "--tags", json.dumps(tags)]
+    command += ["--config-json", json.dumps(QUIET_CONSOLE)]
     done = subprocess.run([*command, "--run-id", run_id], env=env, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"dagster job launch failed:\n{done.stderr[-3000:]}")
