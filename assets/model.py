@@ -6,7 +6,7 @@ import pandas as pd
 from assets.resources import Pipeline
 from krnn_core.config import segments
 from krnn_core.data import qlib_store
-from krnn_core.model.retraining import load_training_data, rolling_windows, train_model_version
+from krnn_core.model.retraining import load_training_data, rolling_windows, scratch_folder, train_model_version
 from krnn_core.model.versions import record_model_version
 
 # the model reads a rolling window of history that ends before its period (see rolling_windows);
@@ -22,9 +22,10 @@ def krnn_model(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.Mate
     context.log.info(f"training windows {windows.as_dict()}")
     kwargs = config.task.model.kwargs.model_dump()
     # the warehouse is held only to read and to record: other runs write between (training takes minutes)
-    with pipeline.reader() as con:
-        train, valid = load_training_data(con, windows)
-    row = train_model_version(train, valid, config.model_dir, windows, kwargs, log=context.log.info)
+    with scratch_folder(config.model_dir) as scratch:
+        with pipeline.reader() as con:
+            train, valid = load_training_data(con, windows, scratch)
+        row = train_model_version(train, valid, config.model_dir, windows, kwargs, log=context.log.info)
     with pipeline.duckdb() as con:
         record_model_version(con, row)
     return dg.MaterializeResult(metadata=_metadata(row))
