@@ -36,12 +36,14 @@ class RobustZScoreNorm:
         statistics are those of the whole column, so the result does not depend on the blocks."""
         rows, columns = x.shape
         step = max(1, FIT_VALUES // max(rows, 1))
-        median, mad = (np.empty(columns, np.result_type(x.dtype, np.float32)) for _ in range(2))
+        dtype = np.result_type(x.dtype, np.float32)  # as np.nanmedian's: float32 stays float32
+        median, mad = np.empty(columns, dtype), np.empty(columns, dtype)
         for first in range(0, columns, step):
             last = min(first + step, columns)
             block = x[:, first:last] if isinstance(x, np.ndarray) else x.columns_block(first, last)  # (n, k)
             median[first:last] = np.nanmedian(block, axis=0)
-            mad[first:last] = np.nanmedian(np.abs(block - median[first:last]), axis=0)
+            deviation = block - median[first:last]
+            mad[first:last] = np.nanmedian(np.abs(deviation, out=deviation), axis=0)
         # Qlib adds EPS before scaling, so the floor of the scale is 1.4826 * EPS.
         return cls(median=median, scale=(mad + EPS) * MAD_TO_STD)
 

@@ -183,13 +183,13 @@ def iter_features(
     con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp, with_labels: bool = False
 ) -> Iterator[FeatureMatrix]:
     """read_features of days [start, end] in chunks of whole days, about READ_CHUNK_ROWS rows each, in order."""
-    for first, last in _day_chunks(stored_days(con, start, end)):
+    for first, last in _day_chunks(_stored_days(con, start, end)):
         with _settings(con, memory_limit=STREAMING_MEMORY_LIMIT):
             chunk = read_features(con, first, last, with_labels)
         yield chunk
 
 
-def stored_days(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+def _stored_days(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """Feature rows stored per day of [start, end], indexed by day, in order."""
     counts = con.execute(
         f"SELECT datetime, count(*) AS n FROM {FEATURES_TABLE} WHERE datetime BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
@@ -211,7 +211,7 @@ def features_to_file(
 ) -> FeatureMatrix:
     """read_features(..., with_labels=True) of days [start, end] with x in a RowFile at `path`, written
     chunk by chunk: only the index and the labels are ever in memory whole."""
-    x = RowFile.create(path, int(stored_days(con, start, end).sum()), len(ALPHA360_COLUMNS))
+    x = RowFile.create(path, int(_stored_days(con, start, end).sum()), len(ALPHA360_COLUMNS))
     days, instruments = [np.empty(0, "datetime64[ns]")], [np.empty(0, object)]
     labels, written = [np.empty(0, np.float32)], 0
     for chunk in iter_features(con, start, end, with_labels=True):
