@@ -4,20 +4,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # the CPU wheel lies on this machine's disk; on a GPU machine PyPI's torch==2.13.0 is the CUDA build
 TORCH ?= torch==2.13.0
-export DAGSTER_HOME := $(CURDIR)/dagster_home
+# the Dagster instance's folder: dagster_home (SQLite, no setup) or dagster_home_postgres (needs DAGSTER_PG_URL)
+INSTANCE ?= dagster_home
+export DAGSTER_HOME := $(CURDIR)/$(INSTANCE)
 # the pipeline's config for demo and ui: `make demo CONFIG=configs/csi300_2015_2019.yaml` runs on real prices
 CONFIG ?= configs/default.yaml
-# the UI's port: `make ui PORT=3001` when 3000 is taken
+# the UI's port: `make serve PORT=3001` when 3000 is taken
 PORT ?= 3000
 
-.PHONY: install demo test ui validate clean
+.PHONY: install demo test serve ui validate clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
@@ -29,7 +31,9 @@ test: install
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
-ui: install
+# the daily service: `dagster dev` runs the UI and the daemon (schedule, sensors) on the project's instance;
+# `make ui` is the same
+serve ui: install
 	KRNN_CONFIG=$(abspath $(CONFIG)) $(VENV)/bin/dagster dev -w workspace.yaml --port $(PORT)
 
 validate: install

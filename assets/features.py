@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.partitions import partition_days, trading_day_asset
+from assets.placement import ON_CPU_NODE
 from assets.resources import Pipeline
 from krnn_core.features.store import FEATURES_TABLE, LABELS_TABLE, materialize_features, materialize_labels
 
@@ -31,7 +32,9 @@ def alpha360_labels(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg
 def build_feature_assets(trading_days: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     """alpha360_features and alpha360_labels over the code location's trading days."""
     # both tables are written per trading day from the Qlib folder; a backfill range runs as one pass
-    common = dict(deps=["qlib_market_data"], pool="duckdb", kinds={"duckdb"}, group_name="features")
+    common = dict(
+        deps=["qlib_market_data"], pool="duckdb", kinds={"duckdb"}, group_name="features", op_tags=ON_CPU_NODE
+    )
     return [
         trading_day_asset(alpha360_features, trading_days, **common),
         trading_day_asset(alpha360_labels, trading_days, **common),

@@ -3,18 +3,11 @@ and its checks: the market data is sound before features are built."""
 
 import dagster as dg
 
-from assets.partitions import partition_days, trading_day_asset
+from assets.partitions import daily_check_result, partition_days, trading_day_asset
 from assets.resources import Pipeline
 from krnn_core.config import market_source
 from krnn_core.data import qlib_store
-from krnn_core.data.market_checks import (
-    bar_problems,
-    calendar_problems,
-    coverage_problems,
-    jump_problems,
-    listed_members,
-    members_without_data,
-)
+from krnn_core.data.market_checks import bar_problems, calendar_problems, jump_problems, universe_problems
 from krnn_core.data.market_data import MarketDataNotAvailable, last_closed_session, summarize
 from krnn_core.data.quarantine import write_quarantine
 from krnn_core.features.alpha360 import load_panel
@@ -80,8 +73,7 @@ def bars_are_consistent(context: dg.AssetCheckExecutionContext, pipeline: Pipeli
     config = pipeline.config
     start, end = partition_days(context)
     panel = load_panel(config.qlib_init.provider_uri, config.market, start, end)  # only the refreshed days
-    problems = bar_problems(panel, 0, len(panel.calendar) - 1)
-    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
+    return daily_check_result(context, bar_problems(panel, 0, len(panel.calendar) - 1))
 
 
 def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
@@ -93,29 +85,16 @@ def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: Pipel
     problems = jump_problems(
         panel, factor, panel.day_index(start), panel.day_index(end), config.monitoring.max_day_move
     )
-    return _warning(problems)
+    return daily_check_result(context, problems, dg.AssetCheckSeverity.WARN)
 
 
 def universe_is_covered(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
-    """Warn when too few index members have a bar on a day, or when members have no data at all."""
+    """Warn when too few index members have a bar on a day, or when members listed that day have no data at all."""
     config = pipeline.config
-    provider = config.qlib_init.provider_uri
-    start, end = partition_days(context)
-    panel = load_panel(provider, config.market, start, end)
-    spans = qlib_store.read_instruments(provider, config.market)
-    listed = listed_members(panel, spans)
-    problems = coverage_problems(panel, listed, 0, len(panel.calendar) - 1, config.monitoring.min_coverage)
-    listed_codes = [code for j, code in enumerate(panel.codes) if listed[:, j].any()]
-    without_data = members_without_data(provider, spans, qlib_store.read_calendar(provider), listed_codes)
-    if without_data:
-        problems.append(f"{len(without_data)} members have no data at all: {', '.join(without_data)}")
-    return _warning(problems)
-
-
-def _warning(problems: list[str]) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=not problems, severity=dg.AssetCheckSeverity.WARN, metadata={"problems": "; ".join(problems) or "none"}
+    problems = universe_problems(
+        config.qlib_init.provider_uri, config.market, *partition_days(context), config.monitoring.min_coverage
     )
+    return daily_check_result(context, problems, dg.AssetCheckSeverity.WARN)
 
 
 def build_market_data_checks(trading_days: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from assets.placement import ON_GPU_NODE
 from assets.resources import Pipeline
 from krnn_core.config import segments
 from krnn_core.data import qlib_store
@@ -40,6 +41,7 @@ def build_krnn_model(retraining_periods: dg.PartitionsDefinition) -> dg.AssetsDe
             dg.AssetDep("alpha360_labels", partition_mapping=_HISTORY),
         ],
         pool="gpu",
+        op_tags=ON_GPU_NODE,
         kinds={"pytorch"},
         group_name="model",
     )(krnn_model)

@@ -1,10 +1,15 @@
-"""The trading days a run of a daily-partitioned asset or check covers, and how such an asset is declared."""
+"""The trading days a run of a daily-partitioned asset or check covers, how such an asset is declared, and how a
+check's verdict reaches each of its days."""
 
+import datetime as dt
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import dagster as dg
 import pandas as pd
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
+
+_DAYS_LISTED = 5  # failed days whose problems a check's metadata quotes; `failed_days` counts them all
 
 # Dagster's partition panel calls these partitions "Daily ... End offsetted by 1 partition": say what they are
 TRADING_DAYS_NOTE = (
@@ -13,12 +18,21 @@ TRADING_DAYS_NOTE = (
 )
 
 
-def trading_day_asset(fn: Callable, trading_days: dg.PartitionsDefinition, **asset_kwargs) -> dg.AssetsDefinition:
+def trading_day_asset(
+    fn: Callable, trading_days: dg.TimeWindowPartitionsDefinition, **asset_kwargs
+) -> dg.AssetsDefinition:
     """`fn` as an asset partitioned by trading day, a backfill range run as one pass, described as such."""
+    notes = [inspect.cleandoc(fn.__doc__), TRADING_DAYS_NOTE]
+    if trading_days.end is not None:  # the UI shows no freshness at all then: say why
+        last_day = (trading_days.end - dt.timedelta(days=1)).date()  # the partitions' end is exclusive
+        notes.append(
+            f"A finished market: its data ends on {last_day} (the config's end_time), a snapshot that gains no day. No "
+            "partition comes after it, the daily schedule starts off, and there is no freshness check: no day is late."
+        )
     return dg.asset(
         partitions_def=trading_days,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        description=f"{inspect.cleandoc(fn.__doc__)}\n\n{TRADING_DAYS_NOTE}",
+        description="\n\n".join(notes),
         **asset_kwargs,
     )(fn)
 
@@ -29,3 +43,73 @@ def partition_days(
     """First and last trading day of the partitions this run materializes (one, or a backfill range)."""
     keys = context.partition_key_range
     return pd.Timestamp(keys.start), pd.Timestamp(keys.end)
+
+
+def daily_check_result(
+    context: dg.AssetCheckExecutionContext,
+    problems_by_day: Mapping[pd.Timestamp, list[str]],
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    **metadata: float | int | str,
+) -> dg.AssetCheckResult:
+    """The check's result over the days of its run; in a range run, each day's own evaluation is logged too.
+
+    Dagster records a partitioned check against a partition only when its run has a single partition key: the
+    result of a range run would record no partition, and the UI would then call every day of it skipped.
+    """
+    problems = {
+        key: problems_by_day.get(pd.Timestamp(key), ["nothing to check: no data stored for the day"])
+        for key in context.partition_keys
+    }
+    if not context.has_partition_key:
+        _log_each_day(context, problems, severity)
+    return dg.AssetCheckResult(
+        passed=not any(problems.values()), severity=severity, metadata={**_verdict(problems), **metadata}
+    )
+
+
+def _log_each_day(
+    context: dg.AssetCheckExecutionContext, problems: Mapping[str, list[str]], severity: dg.AssetCheckSeverity
+) -> None:
+    """One evaluation per partition of a range run, against that partition's latest materialization."""
+    spec = context.check_specs[0]
+    targets = _latest_materializations(context.instance, spec.asset_key, list(problems))
+    for key, found in problems.items():
+        context.op_execution_context.log_event(
+            dg.AssetCheckEvaluation(
+                asset_key=spec.asset_key,
+                check_name=spec.name,
+                passed=not found,
+                metadata=_verdict({key: found}),
+                target_materialization_data=targets.get(key),
+                severity=severity,
+                blocking=spec.blocking,
+                partition=key,
+            )
+        )
+
+
+def _latest_materializations(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: list[str]
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """The latest materialization of each partition: a check evaluation targeting it is the partition's current one."""
+    materialization = dg.DagsterEventType.ASSET_MATERIALIZATION
+    latest = instance.get_latest_storage_id_by_partition(asset_key, materialization, set(keys))
+    if not latest:  # the check runs without its asset, which was never materialized
+        return {}
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, storage_ids=list(latest.values())), limit=len(latest)
+    ).records
+    return {
+        record.partition_key: AssetCheckEvaluationTargetMaterializationData(
+            run_id=record.run_id, storage_id=record.storage_id, timestamp=record.timestamp
+        )
+        for record in records
+    }
+
+
+def _verdict(problems: Mapping[str, list[str]]) -> dict[str, str | int]:
+    """How many days failed, and the problems of the first of them."""
+    failed = [key for key, found in problems.items() if found]
+    quoted = "; ".join(f"{key}: {problem}" for key in failed[:_DAYS_LISTED] for problem in problems[key])
+    more = f"; and {len(failed) - _DAYS_LISTED} more days" if len(failed) > _DAYS_LISTED else ""
+    return {"failed_days": len(failed), "problems": quoted + more or "none"}

@@ -1,4 +1,4 @@
-"""What every asset takes: the pipeline's loaded config and connections to the DuckDB warehouse it names."""
+"""What every asset takes: the pipeline's loaded config and connections to the warehouse it names."""
 
 from __future__ import annotations
 
@@ -8,33 +8,33 @@ from contextlib import AbstractContextManager, contextmanager
 import dagster as dg
 import duckdb
 
-from krnn_core.config import PipelineConfig
-from krnn_core.signals.read_snapshot import open_snapshot, publish_snapshot, snapshot_path
+from krnn_core.config import PipelineConfig, warehouse_location
+from krnn_core.signals.read_snapshot import open_snapshot, publish_for_readers
 from krnn_core.warehouse import connect
 
 
 class PipelineResource:
-    """The config the code location loaded once, and connections to the DuckDB file it names."""
+    """The config the code location loaded once, and connections to the warehouse it names."""
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
+        self.warehouse = warehouse_location(config)
 
     @contextmanager
     def duckdb(self, publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The warehouse's one writer connection; on success the served tables are republished for readers."""
-        path = self.config.duckdb_path
-        with connect(path) as con:  # other steps and runs wait until this block ends
+        """A writer connection (the DuckDB file's only one); on success the served tables are republished."""
+        with connect(self.warehouse) as con:  # on the DuckDB file, other steps and runs wait until this block ends
             yield con
             if publish:
-                publish_snapshot(con, snapshot_path(path))
+                publish_for_readers(con, self.warehouse)
 
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A read-only connection to the warehouse itself, for what the snapshot does not serve: waits for a writer."""
-        return connect(self.config.duckdb_path, read_only=True)
+        return connect(self.warehouse, read_only=True)
 
     def snapshot(self) -> duckdb.DuckDBPyConnection:
-        """A read-only connection to the served tables' last published snapshot: it never waits."""
-        return open_snapshot(self.config.duckdb_path)
+        """A read-only connection to the served tables' last committed state: it never waits."""
+        return open_snapshot(self.warehouse)
 
 
 # how assets, checks and sensors ask for it: Dagster hands them the object the code location built

@@ -1,16 +1,18 @@
 """Stage 4: one partition of scores per trading day, and its checks: coverage, spread and model age."""
 
 import dagster as dg
-import pandas as pd
 
-from assets.partitions import partition_days, trading_day_asset
+from assets.partitions import daily_check_result, partition_days, trading_day_asset
+from assets.placement import ON_CPU_NODE
 from assets.resources import Pipeline
 from krnn_core.signals.scoring import (
     SIGNALS_TABLE,
+    model_age_problems,
     read_signals,
     score_days,
     signal_day_stats,
     signal_universe_problems,
+    spread_problems,
     write_signals,
 )
 
@@ -47,6 +49,7 @@ def build_signals(trading_days: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         pool="duckdb",
         kinds={"duckdb"},
         group_name="signals",
+        op_tags=ON_CPU_NODE,
     )
 
 
@@ -56,8 +59,9 @@ def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: Pip
     start, end = partition_days(context)
     with pipeline.snapshot() as con:
         stored = read_signals(con, start, end)
-    problems = signal_universe_problems(stored, config.qlib_init.provider_uri, config.market, start, end)
-    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
+    return daily_check_result(
+        context, signal_universe_problems(stored, config.qlib_init.provider_uri, config.market, start, end)
+    )
 
 
 def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
@@ -65,14 +69,11 @@ def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: Pipelin
     floor = pipeline.config.monitoring.min_score_std
     with pipeline.snapshot() as con:
         stats = signal_day_stats(con, *partition_days(context))
-    collapsed = stats[stats["score_std"] < floor]
-    return dg.AssetCheckResult(
-        passed=collapsed.empty and not stats.empty,
-        metadata={
-            "min_score_std": float(stats["score_std"].min()) if len(stats) else 0.0,
-            "floor": floor,
-            "collapsed_days": _days_listed(collapsed["datetime"]),
-        },
+    return daily_check_result(
+        context,
+        spread_problems(stats, floor),
+        min_score_std=float(stats["score_std"].min()) if len(stats) else 0.0,
+        floor=floor,
     )
 
 
@@ -81,21 +82,7 @@ def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) 
     limit = pipeline.config.monitoring.max_model_age_days
     with pipeline.snapshot() as con:
         stats = signal_day_stats(con, *partition_days(context))
-    age = (pd.to_datetime(stats["datetime"]) - pd.to_datetime(stats["label_end"])).dt.days
-    stale = stats[age > limit]
-    return dg.AssetCheckResult(
-        passed=stale.empty,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "max_age_days": int(age.max()) if len(age) else 0,
-            "limit_days": limit,
-            "stale_days": _days_listed(stale["datetime"]),
-        },
-    )
-
-
-def _days_listed(days: pd.Series) -> str:
-    return ", ".join(str(day.date()) for day in pd.to_datetime(days)[:10]) or "none"
+    return daily_check_result(context, model_age_problems(stats, limit), dg.AssetCheckSeverity.WARN, limit_days=limit)
 
 
 def build_signal_checks(trading_days: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:

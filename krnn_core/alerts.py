@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from krnn_core.signals.read_snapshot import publish_snapshot, snapshot_path
-from krnn_core.warehouse import connect
+from krnn_core.signals.read_snapshot import publish_for_readers
+from krnn_core.warehouse import DuckLake, connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -17,11 +17,11 @@ CREATE TABLE IF NOT EXISTS alerts (
 """
 
 
-def record_alert(database: Path, alert: dict[str, str | None]) -> None:
-    """Append one alert, waiting for a run that holds the database's write lock to let go."""
+def record_alert(warehouse: Path | DuckLake, alert: dict[str, str | None]) -> None:
+    """Append one alert, waiting for a run that holds the DuckDB file's write lock to let go."""
     row = pd.DataFrame([{"raised_at": pd.Timestamp.now(tz="UTC").tz_localize(None)} | alert])
-    with connect(database) as con:
+    with connect(warehouse) as con:
         con.execute(SCHEMA)
         con.register("alert_row", row)
         con.execute("INSERT INTO alerts BY NAME SELECT * FROM alert_row")
-        publish_snapshot(con, snapshot_path(database))
+        publish_for_readers(con, warehouse)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_type_hints
@@ -11,6 +12,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 import pandas as pd
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +30,7 @@ from krnn_core.data.sources.synthetic import SyntheticSource
 from krnn_core.data.synthetic import SyntheticMarket
 from krnn_core.model.config import KRNNConfig, TrainerConfig
 from krnn_core.reports.backtest import BacktestConfig, ExchangeConfig
+from krnn_core.warehouse import DuckLake
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 CONFIG_ENV = "KRNN_CONFIG"
@@ -39,6 +42,36 @@ class ConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+# name, lowest, highest, names of 1.. (months) or 0.. (weekdays): the five fields Dagster's schedules take
+_CRON_FIELDS = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {name: i for i, name in enumerate(_MONTHS, 1)}),
+    ("day of week", 0, 7, {name: i for i, name in enumerate(_WEEKDAYS)}),
+)
+_CRON_ITEM = re.compile(r"(?:\*|(\w+)(?:-(\w+))?)(?:/([1-9]\d*))?")  # *, 5, 1-5, each optionally /step
+
+
+def _cron(text: str) -> str:
+    """`text` if it is a five-field cron string (minute hour day-of-month month day-of-week)."""
+    parts = text.split()
+    if len(parts) != len(_CRON_FIELDS):
+        raise ValueError(f"{text!r} is not a cron string of 5 fields (minute hour day month weekday)")
+    for part, (field, low, high, names) in zip(parts, _CRON_FIELDS, strict=True):
+        for item in part.split(","):
+            match = _CRON_ITEM.fullmatch(item)
+            values = [names.get(v.lower(), v) for v in match.groups()[:2] if v] if match else ["?"]
+            if not all(str(v).isdigit() and low <= int(v) <= high for v in values):
+                raise ValueError(f"{text!r} is not a cron string: {field} {item!r} is not within {low}-{high}")
+    return text
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
 
 
 class QlibInit(_Strict):
@@ -179,13 +212,22 @@ class PortAnalysis(_Strict):
     backtest: Backtest = Backtest()
 
 
+class DuckLakeWarehouse(_Strict):
+    """A DuckLake instead of the DuckDB file: catalog in PostgreSQL, Parquet files under data_path."""
+
+    kind: Literal["ducklake"]
+    catalog: str  # libpq connection string of the catalog database; a password belongs in PGPASSWORD or ~/.pgpass
+    data_path: Path
+    schema_: str = Field(alias="schema", pattern=r"^[a-z_][a-z0-9_]*$")  # this config's tables in the lake
+
+
 class Monitoring(_Strict):
     """Thresholds of the signal checks and alerts."""
 
     min_score_std: float = Field(1e-4, ge=0)  # below this a day's scores count as collapsed
     max_model_age_days: int = Field(120, ge=1)  # calendar days from a model's last label to a signal day
     rank_ic_floor: float = 0.0  # the rolling 20-day Rank IC below this raises a warning
-    signals_deadline_cron: str = "30 19 * * 1-5"  # Asia/Shanghai: the day's signals exist by then
+    signals_deadline_cron: Cron = "30 19 * * 1-5"  # Asia/Shanghai: the day's signals exist by then
     max_day_move: float = Field(0.11, gt=0)  # |close / previous close - 1| above this, factor unchanged, warns
     min_coverage: float = Field(0.9, ge=0, le=1)  # a day with fewer index members with a bar than this warns
 
@@ -199,12 +241,21 @@ class PipelineConfig(_Strict):
     # last trading day of a finished market (a snapshot, the demo): its partitions end there and nothing is
     # late; unset, the source is a live feed, partitions run to today and the signals have a deadline
     end_time: dt.date | None = None
-    duckdb_path: Path
+    # Asia/Shanghai: when the daily schedule runs the last closed session (a test ticks every minute)
+    schedule_cron: Cron = "0 18 * * 1-5"
+    duckdb_path: Path | None = None  # the embedded DuckDB warehouse, unless `warehouse` names a DuckLake
+    warehouse: DuckLakeWarehouse | None = None
     model_dir: Path
     task: Task
     rolling: Rolling = Rolling()
     port_analysis_config: PortAnalysis = PortAnalysis()
     monitoring: Monitoring = Monitoring()
+
+    @model_validator(mode="after")
+    def _one_warehouse(self) -> PipelineConfig:
+        if (self.duckdb_path is None) == (self.warehouse is None):
+            raise ValueError("give either duckdb_path (a DuckDB file) or warehouse (a DuckLake), not both or neither")
+        return self
 
     @model_validator(mode="after")
     def _windows_inside_data(self) -> PipelineConfig:
@@ -258,17 +309,24 @@ def _resolve_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
     def resolve(path: Path) -> Path:
         return path if path.is_absolute() else (base / path).resolve()
 
-    source = config.source
+    source, lake = config.source, config.warehouse
     if not isinstance(source, SyntheticSourceConfig):
         source = source.model_copy(update={"path": resolve(source.path)})
     return config.model_copy(
         update={
             "source": source,
             "qlib_init": config.qlib_init.model_copy(update={"provider_uri": resolve(config.qlib_init.provider_uri)}),
-            "duckdb_path": resolve(config.duckdb_path),
+            "duckdb_path": config.duckdb_path and resolve(config.duckdb_path),
+            "warehouse": lake and lake.model_copy(update={"data_path": resolve(lake.data_path)}),
             "model_dir": resolve(config.model_dir),
         }
     )
+
+
+def warehouse_location(config: PipelineConfig) -> Path | DuckLake:
+    """What krnn_core.warehouse.connect opens for this config: the DuckDB file or the DuckLake."""
+    lake = config.warehouse
+    return config.duckdb_path if lake is None else DuckLake(lake.catalog, lake.data_path, lake.schema_)
 
 
 def synthetic_market(config: PipelineConfig) -> SyntheticMarket:

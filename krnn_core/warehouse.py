@@ -1,4 +1,10 @@
-"""DuckDB access shared by every stage: one locked connection helper, the idempotent writers, one reader."""
+"""Warehouse access shared by every stage: one connection helper, the idempotent writers, one reader.
+
+The warehouse is either the embedded DuckDB file (one writer at a time, under a file lock) or a DuckLake:
+a catalog in PostgreSQL and Parquet files under a folder, which many processes write at once, each
+transaction committing a new snapshot of the lake. Both are queried through a DuckDB connection with
+the same SQL.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +13,44 @@ import fcntl
 import itertools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import duckdb_extension_ducklake
+import duckdb_extension_postgres
 import pandas as pd
 import pyarrow as pa
 
 QLIB_INDEX = ("datetime", "instrument")
+LAKE_ALIAS = "lake"  # the name the DuckLake is attached under in each connection
+
+
+@dataclass(frozen=True)
+class DuckLake:
+    """A DuckLake warehouse: its catalog database in PostgreSQL, its Parquet files, the schema of our tables."""
+
+    catalog: str  # libpq connection string of the catalog database, e.g. "host=db.internal dbname=krnn_lake"
+    data_path: Path  # where new Parquet files go (DuckLake keeps the path of the files it already has)
+    schema: str  # one per market config: two configs sharing a lake never touch each other's tables
 
 
 @contextmanager
-def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the pipeline's DuckDB file, held under its lock file until the block ends.
+def connect(warehouse: str | Path | DuckLake, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse for the block: the DuckDB file under its lock, or the DuckLake's schema.
 
     DuckDB fails at once, rather than waits, when another process holds the file. So every process
     first takes an OS lock on a sidecar file and waits for it: one writer alone, or readers together.
     Nesting a second connection to the same file inside the block would wait on itself: it raises.
+    A DuckLake takes no lock: each transaction commits a snapshot, and concurrent writers of different
+    tables never wait for each other (two transactions rewriting one table conflict: the later one fails).
     """
-    path = Path(path)
+    if isinstance(warehouse, DuckLake):
+        with closing(open_lake(warehouse, read_only)) as con:
+            yield con
+        return
+    path = Path(warehouse)
     if read_only and not path.exists():
         raise FileNotFoundError(f"{path} does not exist yet: nothing has been written to the warehouse")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,6 +60,69 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
             yield con
         finally:
             con.close()
+
+
+def open_lake(lake: DuckLake, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckLake whose default schema is `lake.schema` (created by the first writer)."""
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    try:
+        _load_lake_extensions(con)
+        _attach(con, lake, read_only)
+        if not read_only:
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS {LAKE_ALIAS}."{lake.schema}"')
+        elif not _schema_exists(con, lake.schema):
+            raise FileNotFoundError(
+                f"schema {lake.schema} of the DuckLake {lake.catalog!r} does not exist yet: "
+                "nothing has been written to the warehouse"
+            )
+        con.execute(f'USE {LAKE_ALIAS}."{lake.schema}"')
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _schema_exists(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
+    """Whether the attached lake has `schema`."""
+    sql = "SELECT count(*) FROM duckdb_schemas() WHERE database_name = ? AND schema_name = ?"
+    return con.execute(sql, [LAKE_ALIAS, schema]).fetchone()[0] > 0
+
+
+def _load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
+    """Load DuckDB's postgres and ducklake extensions from their Python wheels: these machines cannot download them.
+
+    INSTALL from the wheel's file copies it once into DuckDB's extension folder under the extension's own
+    name (the wheel's `postgres.duckdb_extension` is `postgres_scanner`, whose entry point a LOAD of the file
+    by its path would not find); later calls find it installed.
+    """
+    for name, package in (("postgres", duckdb_extension_postgres), ("ducklake", duckdb_extension_ducklake)):
+        (binary,) = Path(package.__file__).parent.glob(f"extensions/v{duckdb.__version__}/{name}.duckdb_extension")
+        con.execute(f"INSTALL '{binary}'")
+        con.execute(f"LOAD {name}")
+
+
+def _attach(con: duckdb.DuckDBPyConnection, lake: DuckLake, read_only: bool) -> None:
+    """Attach the lake as LAKE_ALIAS; the first attach to an empty catalog database creates DuckLake's tables."""
+    options = f"DATA_PATH {_literal(str(lake.data_path) + '/')}" + (", READ_ONLY" if read_only else "")
+    attach = f"ATTACH {_literal('ducklake:postgres:' + lake.catalog)} AS {LAKE_ALIAS} ({options})"
+    try:
+        con.execute(attach)
+    except duckdb.Error as error:
+        if "Failed to initialize DuckLake" not in str(error):
+            raise
+        # two processes attached an empty catalog at once and the other one created DuckLake's tables first
+        con.execute(attach)
+
+
+def _literal(text: str) -> str:
+    """`text` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether `con`'s current database is a DuckLake (which has no fixed-size arrays and no key constraints)."""
+    (kind,) = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return kind == "ducklake"
 
 
 def lock_path(database: str | Path) -> Path:

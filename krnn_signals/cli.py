@@ -1,4 +1,4 @@
-"""`krnn-signals`: read signals, IC and models from the published DuckDB snapshot; run the demo."""
+"""`krnn-signals`: read signals, IC and models from the warehouse's last committed snapshot; run the demo."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from krnn_core.config import PipelineConfig, load_config
+from krnn_core.config import PipelineConfig, load_config, warehouse_location
 from krnn_core.signals import queries as signal_queries
 from krnn_core.signals.read_snapshot import open_snapshot
 
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _print_answer(config: PipelineConfig, args: argparse.Namespace) -> None:
-    """Print one command's answer from the published snapshot of `config`'s warehouse."""
-    with open_snapshot(config.duckdb_path) as con:
+    """Print one command's answer from the last committed snapshot of `config`'s warehouse."""
+    with open_snapshot(warehouse_location(config)) as con:
         try:
             print(_answer(con, args))
         except signal_queries.NoSignals as error:

@@ -13,6 +13,7 @@ from assets.reports import backtest_report, ic_report, rank_ic_holds_up
 from assets.resources import PipelineResource
 from assets.signals import build_signal_checks, build_signals
 from krnn_core.config import PipelineConfig, load_config
+from krnn_signals.executor import executor_from_env
 from krnn_signals.jobs import daily_signals_job, krnn_model_job, market_data_job, reports_job, signals_job
 from krnn_signals.monitoring import build_freshness, run_failure_alerts
 from krnn_signals.partitions import build_retraining_periods, build_trading_days
@@ -59,9 +60,10 @@ def _definitions(config: PipelineConfig) -> dg.Definitions:
             *freshness_checks,
         ],
         jobs=[market_data_job, daily_signals_job, signals_job, krnn_model_job, reports_job],
-        schedules=[build_daily_signals_schedule(trading_days)],
+        schedules=[build_daily_signals_schedule(trading_days, config.schedule_cron)],
         sensors=[build_after_daily_signals(trading_days, retraining_periods), *freshness_sensors, run_failure_alerts],
         resources={"pipeline": PipelineResource(config)},
+        executor=executor_from_env(),
     )
 
 

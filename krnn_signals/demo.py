@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
+
+# in-process runs the way execute_in_process makes them, but recorded as runs of the code location
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.execution.api import execute_run
+from dagster._core.execution.build_resources import wrap_resources_for_execution
+from dagster._core.execution.execute_in_process import merge_run_tags
+from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.workspace.load import location_origins_from_yaml_paths
 
 from assets.resources import PipelineResource
 from krnn_core.config import PipelineConfig
@@ -11,12 +22,13 @@ from krnn_core.data.market_data import last_closed_session
 from krnn_signals.definitions import CONFIG, defs
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"  # the code location `make ui` serves
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # no per-step DEBUG events on the terminal
 
 
-def trading_days_between(first: str, last: str) -> list[str]:
-    """The trading-day partition keys in [first, last]."""
-    trading_days = defs.resolve_assets_def("signals").partitions_def
+def trading_days_between(first: str, last: str, location: dg.Definitions = defs) -> list[str]:
+    """The trading-day partition keys of `location` in [first, last]."""
+    trading_days = location.resolve_assets_def("signals").partitions_def
     return [key for key in trading_days.get_partition_keys() if first <= key <= last]
 
 
@@ -34,27 +46,48 @@ def run_demo() -> PipelineConfig:
     return CONFIG
 
 
-def materialize_chain(instance: dg.DagsterInstance, last_day: str, config: PipelineConfig) -> None:
+def materialize_chain(
+    instance: dg.DagsterInstance, last_day: str, config: PipelineConfig, location: dg.Definitions = defs
+) -> None:
     """Market data for every day, one model per retraining period, test-segment signals, reports."""
-    days = trading_days_between(str(config.start_time), last_day)
+    days = trading_days_between(str(config.start_time), last_day, location)
     test_days = [day for day in days if day >= str(config.task.dataset.segments.test[0])]
-    run_job("market_data_job", instance, config, tags={RANGE_START: days[0], RANGE_END: days[-1]})
-    for period in defs.resolve_assets_def("krnn_model").partitions_def.get_partition_keys():
+    run_job("market_data_job", instance, config, location, tags={RANGE_START: days[0], RANGE_END: days[-1]})
+    for period in location.resolve_assets_def("krnn_model").partitions_def.get_partition_keys():
         if period <= last_day:
-            run_job("krnn_model_job", instance, config, partition_key=period)
-    run_job("signals_job", instance, config, tags={RANGE_START: test_days[0], RANGE_END: test_days[-1]})
-    run_job("reports_job", instance, config)
+            run_job("krnn_model_job", instance, config, location, partition_key=period)
+    run_job("signals_job", instance, config, location, tags={RANGE_START: test_days[0], RANGE_END: test_days[-1]})
+    run_job("reports_job", instance, config, location)
 
 
-def run_job(job_name: str, instance: dg.DagsterInstance, config: PipelineConfig, **kwargs) -> None:
-    """Run one of the code location's jobs in this process on `config`, recorded in `instance`; fail loudly."""
-    print(f"== {job_name} {kwargs.get('partition_key') or kwargs.get('tags') or ''}", flush=True)
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance,
-        resources={"pipeline": PipelineResource(config)},
+def run_job(
+    job_name: str,
+    instance: dg.DagsterInstance,
+    config: PipelineConfig,
+    location: dg.Definitions = defs,
+    partition_key: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """Run one of `location`'s jobs in this process on `config`, recorded in `instance`; fail loudly.
+
+    The run carries the code location's origin, as a run launched from the UI does: without it the UI's
+    timeline leaves the run out (execute_in_process records none).
+    """
+    print(f"== {job_name} {partition_key or tags or ''}", flush=True)
+    location_job = location.resolve_job_def(job_name)
+    resources = wrap_resources_for_execution({"pipeline": PipelineResource(config)})
+    job = InMemoryJob(location_job.as_ephemeral_job(resource_defs=resources, input_values={}))
+    run = instance.create_run_for_job(
+        job.get_definition(),
         run_config=_QUIET,
-        raise_on_error=False,
-        **kwargs,
+        tags=merge_run_tags(location_job, partition_key, tags, None, instance, _QUIET),
+        remote_job_origin=_location_job_origin(job_name, location),
     )
-    if not result.success:
-        raise RuntimeError(f"{job_name} failed (run {result.run_id}): see its events in the Dagster UI")
+    if not execute_run(job, run, instance).success:
+        raise RuntimeError(f"{job_name} failed (run {run.run_id}): see its events in the Dagster UI")
+
+
+def _location_job_origin(job_name: str, location: dg.Definitions) -> RemoteJobOrigin:
+    """Where the UI finds the job: in the repository of the code location that workspace.yaml loads."""
+    (origin,) = location_origins_from_yaml_paths([str(WORKSPACE)])
+    return RemoteJobOrigin(RemoteRepositoryOrigin(origin, location.get_repository_def().name), job_name)

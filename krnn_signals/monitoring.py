@@ -8,10 +8,12 @@ from assets.resources import Pipeline
 from krnn_core.alerts import record_alert
 from krnn_core.config import PipelineConfig
 from krnn_core.data.market_data import EXCHANGE_TIMEZONE
+from krnn_signals.sensors import RUN_STATUS_INTERVAL_S
 
 
 @dg.run_failure_sensor(
     name="run_failure_alerts",
+    minimum_interval_seconds=RUN_STATUS_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Every failed run of any job: logged, and appended to the DuckDB alerts table with its error.",
 )
@@ -27,7 +29,7 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, pipeline: Pipeline) 
         "partition": run.tags.get("dagster/partition"),
         "message": message,
     }
-    record_alert(pipeline.config.duckdb_path, alert)
+    record_alert(pipeline.warehouse, alert)
 
 
 def _failure_message(context: dg.RunFailureSensorContext) -> str:

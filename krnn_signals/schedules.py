@@ -1,12 +1,18 @@
-"""The daily schedule: 18:00 Shanghai on each trading day, for that day's partition."""
+"""The daily schedule: at `schedule_cron` (Shanghai), the last closed trading day's partition, once."""
 
 import dagster as dg
+import pandas as pd
 
+from krnn_core.data.market_data import last_closed_session, market_now
 from krnn_signals.jobs import daily_signals_job
 
+# a day whose run failed or was canceled is requested again at the next tick: a cron that ticks more
+# often than daily retries it until the data is fixed
+_RETRIED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
-def build_daily_signals_schedule(trading_days: dg.TimeWindowPartitionsDefinition) -> dg.ScheduleDefinition:
-    """The schedule over the code location's trading days."""
+
+def build_daily_signals_schedule(trading_days: dg.TimeWindowPartitionsDefinition, cron: str) -> dg.ScheduleDefinition:
+    """The schedule over the code location's trading days, ticking at `cron` in the market's timezone."""
 
     # not build_schedule_from_partitioned_job: on a holiday it requests the next trading day's partition,
     # which exists early with end_offset=1 (dagster#33551)
@@ -15,17 +21,24 @@ def build_daily_signals_schedule(trading_days: dg.TimeWindowPartitionsDefinition
 
     @dg.schedule(
         job=daily_signals_job,
-        cron_schedule="0 18 * * 1-5",
+        cron_schedule=cron,
         execution_timezone=trading_days.timezone,
         default_status=live,
     )
     def daily_signals_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        """Run the day's partition on a trading day; skip weekdays that are holidays."""
-        day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-        if trading_days.end and context.scheduled_execution_time >= trading_days.end:
+        """Run the last closed session's partition on a trading day, unless it already ran; skip holidays."""
+        now = market_now(pd.Timestamp(context.scheduled_execution_time))  # the tick, or the pinned $KRNN_NOW
+        day = str(last_closed_session(now).date())
+        if trading_days.end and now >= trading_days.end:
             return dg.SkipReason(f"the market ended before {trading_days.end.date()} (end_time): a finished snapshot")
-        if day not in trading_days.get_partition_keys(current_time=context.scheduled_execution_time):
+        if day not in trading_days.get_partition_keys(current_time=now.to_pydatetime()):
             return dg.SkipReason(f"{day} is not a trading day")
+        statuses = [status for status in dg.DagsterRunStatus if status not in _RETRIED]
+        runs = context.instance.get_runs(
+            dg.RunsFilter(job_name=daily_signals_job.name, tags={"dagster/partition": day}, statuses=statuses), limit=1
+        )
+        if runs:
+            return dg.SkipReason(f"{day} already has run {runs[0].run_id} ({runs[0].status.value})")
         return dg.RunRequest(partition_key=day, run_key=f"daily_signals_{day}")
 
     return daily_signals_schedule

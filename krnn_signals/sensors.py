@@ -5,6 +5,10 @@ import pandas as pd
 
 from krnn_signals.jobs import daily_signals_job, krnn_model_job, reports_job
 
+# seconds between evaluations of the run-status sensors (Dagster's default is 30): reports follow a day, and an
+# alert a failure, within seconds; an evaluation reads only the run events since the last one
+RUN_STATUS_INTERVAL_S = 10
+
 
 def period_starting_after(
     day: str, trading_days: dg.TimeWindowPartitionsDefinition, retraining_periods: dg.TimeWindowPartitionsDefinition
@@ -30,6 +34,7 @@ def build_after_daily_signals(
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[daily_signals_job],
         request_jobs=[reports_job, krnn_model_job],
+        minimum_interval_seconds=RUN_STATUS_INTERVAL_S,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="After each successful daily_signals_job run: refresh the reports and, on the last trading day "
         "of a retraining period, train the next period's model.",

@@ -3,6 +3,7 @@
 krnn_signals builds its partitions from the config at import time, so KRNN_CONFIG must point at
 the test config first. The market is small enough for the whole chain to run in about a minute:
 80 instruments (60 index members), 2021-01 to 2022-06, one quarterly model version for 2022Q2.
+The chain's runs are recorded in a Dagster instance of its own (`dagster_home`) that a test can serve.
 """
 
 import os
@@ -13,7 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytest_plugins = ["tests.postgres"]  # the `postgres` fixture: a throwaway PostgreSQL cluster for the session
+
 TEST_ROOT = Path(tempfile.mkdtemp(prefix="krnn-signals-tests-"))
+# the instance's SQLite files take a few commits per event: in memory (tmpfs) where there is one, not on the disk
+DAGSTER_HOME = Path(
+    tempfile.mkdtemp(prefix="krnn-signals-dagster-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
+)
 TEST_CONFIG = {
     "qlib_init": {"provider_uri": "qlib_data", "region": "cn"},
     "source": {"kind": "synthetic", "seed": 11, "n_instruments": 80, "n_members": 60},
@@ -45,6 +52,7 @@ os.environ["KRNN_CONFIG"] = str(TEST_ROOT / "config.yaml")
 def pytest_sessionfinish(session, exitstatus):
     """The test market and its warehouse are some 35 MB: leave nothing behind in the temporary folder."""
     shutil.rmtree(TEST_ROOT, ignore_errors=True)
+    shutil.rmtree(DAGSTER_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +61,13 @@ def test_config_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pipeline(test_config_path):
+def dagster_home() -> Path:
+    """The Dagster instance that recorded the `pipeline` fixture's runs, as `make demo` records its own."""
+    return DAGSTER_HOME
+
+
+@pytest.fixture(scope="session")
+def pipeline(test_config_path, dagster_home):
     """The test market materialized through Dagster up to the end of its test segment."""
     import dagster as dg
 
@@ -61,6 +75,6 @@ def pipeline(test_config_path):
     from krnn_signals.demo import materialize_chain
 
     config = load_config(test_config_path)
-    with dg.DagsterInstance.ephemeral() as instance:
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         materialize_chain(instance, str(config.task.dataset.segments.test[1]), config)
     return config

@@ -12,9 +12,11 @@ import pandas as pd
 
 from krnn_core.data import qlib_store
 from krnn_core.data.quarantine import BAR_FIELDS, bad_bar_rules
-from krnn_core.features.alpha360 import FIELDS, MarketPanel
+from krnn_core.features.alpha360 import FIELDS, MarketPanel, load_panel
 
 _MAX_LISTED = 5  # problems quoted per rule; the count says how many there are
+# each day checked, with the problems found on it: a day without any passed
+ProblemsByDay = dict[pd.Timestamp, list[str]]
 
 
 def calendar_problems(calendar: pd.DatetimeIndex, today: pd.Timestamp) -> list[str]:
@@ -30,28 +32,25 @@ def calendar_problems(calendar: pd.DatetimeIndex, today: pd.Timestamp) -> list[s
     return problems
 
 
-def bar_problems(panel: MarketPanel, first: int, last: int) -> list[str]:
-    """Members' bars in positions [first, last] that the quarantine's rules call bad, one line per reason."""
+def bar_problems(panel: MarketPanel, first: int, last: int) -> ProblemsByDay:
+    """Each day in positions [first, last]: members' bars that the quarantine's rules call bad, one line per reason."""
     # vwap is left out: real feeds may lack it, and Alpha360 then reads it as missing
     bars = {name: panel.values[first : last + 1, :, FIELDS.index(name)] for name in BAR_FIELDS}
     member = panel.member[first : last + 1]
     bad_by_reason: dict[str, np.ndarray] = {}
     for _field, reason, bad in bad_bar_rules(bars):
         bad_by_reason[reason] = bad_by_reason.get(reason, np.zeros_like(member)) | (bad & member)
-    problems = []
-    for reason, bad in bad_by_reason.items():
-        days, inst = np.nonzero(bad)
-        if len(days):
-            where = ", ".join(
-                f"{panel.codes[j]} {panel.calendar[first + d].date()}"
-                for d, j in zip(days[:_MAX_LISTED], inst[:_MAX_LISTED], strict=True)
-            )
-            problems.append(f"{reason}: {len(days)} bars, e.g. {where}")
-    return problems
+    return {
+        panel.calendar[first + d]: [
+            f"{reason}: {_bars(panel, first + d, bad[d])}" for reason, bad in bad_by_reason.items() if bad[d].any()
+        ]
+        for d in range(last - first + 1)
+    }
 
 
-def jump_problems(panel: MarketPanel, factor: np.ndarray, first: int, last: int, limit: float) -> list[str]:
-    """Members whose close moved more than `limit` from their previous close while the factor stayed put.
+def jump_problems(panel: MarketPanel, factor: np.ndarray, first: int, last: int, limit: float) -> ProblemsByDay:
+    """Each day in positions [first, last]: members whose close moved more than `limit` from their previous close
+    while the factor stayed put.
 
     `factor` is (days, instruments) like the panel, NaN where unknown (read as unchanged); a suspended
     day is skipped over, so the move is measured from the last close before it.
@@ -63,29 +62,57 @@ def jump_problems(panel: MarketPanel, factor: np.ndarray, first: int, last: int,
     with np.errstate(invalid="ignore", divide="ignore"):
         move = np.abs(today / close[first : last + 1] - 1)
     bad = panel.member[first : last + 1] & (move > limit) & ~factor_moved[first : last + 1]
-    days, inst = np.nonzero(bad)
-    where = ", ".join(
-        f"{panel.codes[j]} {panel.calendar[first + d].date()} {move[d, j]:+.1%}"
-        for d, j in zip(days[:_MAX_LISTED], inst[:_MAX_LISTED], strict=True)
-    )
-    return (
-        [f"close moved more than {limit:.0%} without a factor change: {len(days)} bars, e.g. {where}"]
-        if len(days)
-        else []
-    )
+    return {
+        panel.calendar[first + d]: (
+            [f"close moved more than {limit:.0%} without a factor change: {_bars(panel, first + d, bad[d], move[d])}"]
+            if bad[d].any()
+            else []
+        )
+        for d in range(last - first + 1)
+    }
 
 
 def coverage_problems(
     panel: MarketPanel, listed_member: np.ndarray, first: int, last: int, min_share: float
-) -> list[str]:
-    """Days whose share of index members (as the market file lists them) with a bar falls below `min_share`."""
+) -> ProblemsByDay:
+    """Each day in positions [first, last]: its share of index members (as the market file lists them) with a bar,
+    when below `min_share`."""
     has_bar = np.isfinite(panel.values[first : last + 1, :, FIELDS.index("close")]) & listed_member[first : last + 1]
     share = has_bar.sum(1) / np.maximum(listed_member[first : last + 1].sum(1), 1)
-    low = np.flatnonzero(share < min_share)
-    where = ", ".join(f"{panel.calendar[first + d].date()} {share[d]:.0%}" for d in low[:_MAX_LISTED])
-    return (
-        [f"members with a bar below {min_share:.0%} of the index on {len(low)} days, e.g. {where}"] if len(low) else []
+    return {
+        panel.calendar[first + d]: (
+            [f"members with a bar: {share[d]:.0%} of the index, below {min_share:.0%}"] if share[d] < min_share else []
+        )
+        for d in range(last - first + 1)
+    }
+
+
+def universe_problems(
+    provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp, min_share: float
+) -> ProblemsByDay:
+    """Each trading day in [start, end]: too few index members with a bar, and listed members without any data."""
+    panel = load_panel(provider_uri, market, start, end)
+    spans = qlib_store.read_instruments(provider_uri, market)
+    listed = listed_members(panel, spans)
+    problems = coverage_problems(panel, listed, 0, len(panel.calendar) - 1, min_share)
+    listed_codes = [code for j, code in enumerate(panel.codes) if listed[:, j].any()]
+    calendar = qlib_store.read_calendar(provider_uri)
+    without_data = set(members_without_data(provider_uri, spans, calendar, listed_codes))
+    for d, day in enumerate(panel.calendar):
+        missing = [code for j, code in enumerate(panel.codes) if code in without_data and listed[d, j]]
+        if missing:
+            problems[day].append(f"{len(missing)} members have no data at all: {', '.join(missing)}")
+    return problems
+
+
+def _bars(panel: MarketPanel, position: int, bad: np.ndarray, move: np.ndarray | None = None) -> str:
+    """'<n> bars, e.g. <code> <day>[ <move>], ...' for the instruments flagged in `bad` on one day of the panel."""
+    flagged = np.flatnonzero(bad)
+    day = panel.calendar[position].date()
+    where = ", ".join(
+        f"{panel.codes[j]} {day}" + ("" if move is None else f" {move[j]:+.1%}") for j in flagged[:_MAX_LISTED]
     )
+    return f"{len(flagged)} bars, e.g. {where}"
 
 
 def listed_members(panel: MarketPanel, spans: dict) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from krnn_core.data import qlib_store
 
 EXCHANGE_TIMEZONE = "Asia/Shanghai"
 SESSION_CLOSE_HOUR = 15
+# the market's clock pinned to a date-time (Shanghai time unless it has an offset): a test or a replay of past days
+CLOCK_ENV = "KRNN_NOW"
 
 
 class MarketDataNotAvailable(ValueError):
@@ -28,9 +31,23 @@ class FolderSummary:
     rows: int  # non-missing bars of market members in the window
 
 
+def market_now(wall: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The market's time in Shanghai: $KRNN_NOW where set, else `wall` (by default the wall clock)."""
+    pinned = os.environ.get(CLOCK_ENV)
+    if not pinned:
+        return (wall or pd.Timestamp.now(tz=EXCHANGE_TIMEZONE)).tz_convert(EXCHANGE_TIMEZONE)
+    try:
+        now = pd.Timestamp(pinned)
+    except ValueError:
+        now = pd.NaT
+    if pd.isna(now):
+        raise ValueError(f"{CLOCK_ENV}={pinned!r} is not a date-time such as 2024-05-31T16:00")
+    return now.tz_localize(EXCHANGE_TIMEZONE) if now.tzinfo is None else now.tz_convert(EXCHANGE_TIMEZONE)
+
+
 def last_closed_session(now: pd.Timestamp | None = None) -> pd.Timestamp:
-    """The latest date whose session has closed in Shanghai: today after 15:00, else yesterday."""
-    now = (now or pd.Timestamp.now(tz=EXCHANGE_TIMEZONE)).tz_convert(EXCHANGE_TIMEZONE)
+    """The latest date whose session has closed at `now` (the market's clock): today from 15:00, else yesterday."""
+    now = (now or market_now()).tz_convert(EXCHANGE_TIMEZONE)
     closed = now.normalize() if now.hour >= SESSION_CLOSE_HOUR else now.normalize() - pd.Timedelta(days=1)
     return closed.tz_localize(None)
 

@@ -24,7 +24,7 @@ from krnn_core.features.alpha360 import (
     labels_stream,
 )
 from krnn_core.features.row_file import RowFile
-from krnn_core.warehouse import QLIB_INDEX, read_indexed, replace_rows_streamed
+from krnn_core.warehouse import QLIB_INDEX, is_lake, read_indexed, replace_rows_streamed
 
 FEATURES_TABLE = "alpha360_features"
 LABELS_TABLE = "alpha360_labels"
@@ -41,7 +41,7 @@ _NAMED_COLUMNS_SQL = ", ".join(f"x[{j + 1}] AS {name}" for j, name in enumerate(
 _FIELD_NAMES_SQL = "[" + ", ".join(f"'{field.upper()}'" for field in FIELDS) + "]"
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {FEATURES_TABLE} (
-    datetime DATE NOT NULL, instrument VARCHAR NOT NULL, x FLOAT[{len(ALPHA360_COLUMNS)}] NOT NULL);
+    datetime DATE NOT NULL, instrument VARCHAR NOT NULL, x {{x_type}} NOT NULL);
 CREATE TABLE IF NOT EXISTS {LABELS_TABLE} (datetime DATE NOT NULL, instrument VARCHAR NOT NULL, {LABEL_COLUMN} FLOAT);
 CREATE OR REPLACE VIEW {NAMED_VIEW} AS SELECT datetime, instrument, {_NAMED_COLUMNS_SQL} FROM {FEATURES_TABLE};
 CREATE OR REPLACE VIEW {LONG_VIEW} AS
@@ -97,7 +97,9 @@ def materialize_labels(
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the feature and label tables and their views."""
-    con.execute(SCHEMA)
+    # DuckLake has no fixed-size arrays: there x is a list, of 360 values as every writer writes it
+    x_type = "FLOAT[]" if is_lake(con) else f"FLOAT[{len(ALPHA360_COLUMNS)}]"
+    con.execute(SCHEMA.format(x_type=x_type))
 
 
 def write_features(

@@ -23,11 +23,11 @@ from krnn_core.features.processors import RobustZScoreNorm
 from krnn_core.model.krnn import KRNN
 from krnn_core.model.trainer import split_qlib_kwargs
 from krnn_core.tables import MODEL_VERSIONS_TABLE
-from krnn_core.warehouse import replace_rows
+from krnn_core.warehouse import is_lake, replace_rows
 
 MODEL_VERSIONS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MODEL_VERSIONS_TABLE}(
-    model_version VARCHAR PRIMARY KEY,
+    model_version VARCHAR {{key}},
     period VARCHAR,
     train_start DATE, train_end DATE, valid_start DATE, valid_end DATE, label_end DATE,
     best_epoch INTEGER, valid_loss DOUBLE, valid_ic DOUBLE,
@@ -109,14 +109,19 @@ def load_artifact(path: Path, sha256: str) -> LoadedModel:
 
 def record_model_version(con: duckdb.DuckDBPyConnection, row: dict) -> None:
     """Insert one model_versions row, replacing any row of the same model_version."""
-    con.execute(MODEL_VERSIONS_DDL)
+    # DuckLake has no key constraints; there replace_rows alone keeps one row per version
+    con.execute(MODEL_VERSIONS_DDL.format(key="NOT NULL" if is_lake(con) else "PRIMARY KEY"))
     con.execute(MODELS_VIEW)
     replace_rows(con, MODEL_VERSIONS_TABLE, pd.DataFrame([row]), "model_version = ?", [row["model_version"]])
 
 
 def model_version_for(con: duckdb.DuckDBPyConnection, day: date) -> dict | None:
     """The newest version (by label_end, then created_at) trained only on labels known before `day`."""
-    tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [MODEL_VERSIONS_TABLE])
+    tables = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = current_schema() AND table_name = ?",
+        [MODEL_VERSIONS_TABLE],
+    )
     exists = tables.fetchone()[0]
     if not exists:
         return None

@@ -60,8 +60,10 @@ def _numbers(values: list[int]) -> str:
 
 
 def _path(values: pd.Series, row: Callable[[float], int]) -> str:
-    """The values as a relative SVG path across the plot area."""
+    """The values as a relative SVG path across the plot area; one value as a dot."""
     points = [(LEFT + round(i * WIDTH / max(len(values) - 1, 1)), row(value)) for i, value in enumerate(values)]
+    if len(points) == 1:  # a path of one point has no length to draw
+        return f"<circle cx='{points[0][0]}' cy='{points[0][1]}' r='2' fill='{COLOR}'/>"
     steps = [delta for (x0, y0), (x1, y1) in pairwise(points) for delta in (x1 - x0, y1 - y0)]
     return f"<path d='M{points[0][0]} {points[0][1]}l{_numbers(steps)}' fill='none' stroke='{COLOR}'/>"
 
@@ -76,7 +78,7 @@ def line_chart(title: str, values: pd.Series, label: Callable[[float], str]) -> 
         f"<text x='{LEFT + WIDTH}' y='{below}' text-anchor='end'>{values.index[-1]:%Y-%m-%d}</text>"
         f"<text x='{LEFT + WIDTH + 4}' y='{row(values.iloc[-1]) + 4}' fill='{COLOR}'>{label(values.iloc[-1])}</text>"
     )
-    for step in range(1, len(values)):
+    for step in range(1, len(values) + 1):  # the last step keeps the last day alone
         path = _path(values.iloc[::-1].iloc[::step].iloc[::-1], row)
         if len(svg_markdown(title, fixed + path)) < MARKDOWN_LIMIT:
             break

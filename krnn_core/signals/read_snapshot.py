@@ -1,13 +1,16 @@
 """A read-only copy of the served tables, republished after each write, for readers during a backfill.
 
-DuckDB lets one process hold a database file for writing, and in DuckDB 2.0 a read-only connection
-from another process blocks that writer too. So readers (the CLI, people at the duckdb shell) never
+DuckDB lets one process hold a database file for writing, and a read-only connection from another
+process blocks that writer too. So readers (the CLI, people at the duckdb shell) never
 open the pipeline's file: after each committed write the pipeline copies the served tables into a
 temporary file and renames it over the snapshot, and readers open the snapshot read-only. A reader
 sees the last committed state, never a lock error and never half a write. (Pipeline steps that read
 the unserved tables open the file itself, under the lock of krnn_core.warehouse.connect.) Each publish
 also deletes the staging files that killed publishers left behind (`.<snapshot>.<pid>.tmp` of a pid that
 is gone).
+
+A DuckLake warehouse needs no copy: each committed transaction is a snapshot of the lake, and a reader
+opens the lake itself, read-only, in one transaction that sees the snapshot of its first query.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from krnn_core.features.store import FEATURES_TABLE
+from krnn_core.warehouse import DuckLake, open_lake
 
 # the raw feature store is large and is read by the pipeline, not by people during a backfill
 NOT_SERVED = (FEATURES_TABLE,)
@@ -27,6 +31,12 @@ NOT_SERVED = (FEATURES_TABLE,)
 def snapshot_path(database: Path) -> Path:
     """Where the snapshot of a pipeline database lives: beside it, `<name>.snapshot.duckdb`."""
     return database.with_name(f"{database.stem}.snapshot.duckdb")
+
+
+def publish_for_readers(con: duckdb.DuckDBPyConnection, warehouse: Path | DuckLake) -> None:
+    """After a committed write, publish what readers see: the DuckDB file's snapshot (a DuckLake's commit is one)."""
+    if not isinstance(warehouse, DuckLake):
+        publish_snapshot(con, snapshot_path(warehouse))
 
 
 def publish_snapshot(con: duckdb.DuckDBPyConnection, target: Path) -> None:
@@ -86,9 +96,13 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def open_snapshot(database: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the last published snapshot of `database`."""
-    path = snapshot_path(database)
+def open_snapshot(warehouse: Path | DuckLake) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the last committed state of the warehouse's served tables."""
+    if isinstance(warehouse, DuckLake):
+        con = open_lake(warehouse, read_only=True)
+        con.execute("BEGIN TRANSACTION")  # every query of this reader sees one snapshot of the lake
+        return con
+    path = snapshot_path(warehouse)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist yet: it is published after the pipeline's first write")
     return duckdb.connect(str(path), read_only=True)

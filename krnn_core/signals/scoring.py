@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from krnn_core.data import qlib_store
-from krnn_core.data.market_checks import listed_members
+from krnn_core.data.market_checks import ProblemsByDay, listed_members
 from krnn_core.features.alpha360 import ALPHA360_COLUMNS, FIELDS, MarketPanel, load_panel
 from krnn_core.features.processors import fillna
 from krnn_core.features.store import FeatureMatrix, iter_features
@@ -87,8 +87,9 @@ def _load(version: dict) -> LoadedModel:
 
 def signal_universe_problems(
     stored: pd.Series, provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
-) -> list[str]:
-    """How `stored` (read_signals of [start, end]) differs from one finite score per index member with a bar.
+) -> ProblemsByDay:
+    """Each trading day in [start, end]: how `stored` (read_signals) differs from one finite score per index member
+    with a bar.
 
     Members and bars come from the Qlib folder, not from the feature rows the scores were made from.
     """
@@ -103,7 +104,35 @@ def signal_universe_problems(
         "non-finite scores": stored.index.difference(finite),
         "duplicate rows": stored.index[stored.index.duplicated()],
     }
-    return [f"{what}: {len(rows)}, e.g. {_quoted(rows)}" for what, rows in problems.items() if len(rows)]
+    stored_days = stored.index.get_level_values(0) if len(stored) else pd.DatetimeIndex([])
+    by_day: ProblemsByDay = {day: [] for day in panel.calendar.union(stored_days)}
+    for what, rows in problems.items():
+        days = rows.get_level_values(0)
+        for day in days.unique():
+            on_day = rows[days == day]
+            by_day[day].append(f"{what}: {len(on_day)}, e.g. {_quoted(on_day)}")
+    return by_day
+
+
+def spread_problems(stats: pd.DataFrame, floor: float) -> ProblemsByDay:
+    """Each day of `stats` (signal_day_stats) whose cross-sectional score std is below `floor`: a collapsed model."""
+    return {
+        day: [f"score std {std:.3g} below the floor {floor:g}"] if std < floor else []
+        for day, std in zip(pd.to_datetime(stats["datetime"]), stats["score_std"], strict=True)
+    }
+
+
+def model_age_problems(stats: pd.DataFrame, limit_days: int) -> ProblemsByDay:
+    """Each day of `stats` (signal_day_stats) scored by a model whose last label is more than `limit_days` older."""
+    days, label_end = pd.to_datetime(stats["datetime"]), pd.to_datetime(stats["label_end"])
+    return {
+        day: (
+            [f"model {version} saw labels up to {last.date()}, {(day - last).days} days before (limit {limit_days})"]
+            if (day - last).days > limit_days
+            else []
+        )
+        for day, last, version in zip(days, label_end, stats["model_version"], strict=True)
+    }
 
 
 def _rows(panel: MarketPanel, mask: np.ndarray) -> pd.MultiIndex:

@@ -1,4 +1,4 @@
-"""The market-data checks on a CSV feed with a bad bar and a jump, run through Dagster."""
+"""The market-data checks on a CSV feed with a bad bar and a jump, run through Dagster for one day and a range."""
 
 import dagster as dg
 import duckdb
@@ -16,6 +16,7 @@ from assets.market_data import (
 )
 from assets.resources import PipelineResource
 from krnn_core.config import load_config
+from krnn_signals.demo import RANGE_END, RANGE_START
 from krnn_signals.partitions import build_trading_days
 
 DAYS = pd.bdate_range("2021-03-01", "2021-03-12")
@@ -49,17 +50,34 @@ def _config(tmp_path, raw: dict) -> str:
     return str(tmp_path / "config.yaml")
 
 
+def _materialize(config: str, instance: dg.DagsterInstance, **partitions) -> dg.ExecuteInProcessResult:
+    """The refresh and its four checks, for one partition or a range, recorded in `instance`."""
+    trading_days = build_trading_days(load_config(config))
+    checks = build_market_data_checks(trading_days)
+    return dg.materialize(
+        [build_qlib_market_data(trading_days), *checks],
+        resources={"pipeline": PipelineResource(load_config(config))},
+        instance=instance,
+        **partitions,
+    )
+
+
 def test_severe_checks_pass_warnings_show_and_bad_rows_are_quarantined(tmp_path, test_config_path):
     config = _config(tmp_path, yaml.safe_load(test_config_path.read_text()))
-    trading_days = build_trading_days(load_config(config))
-    built = {next(iter(check.check_keys)).name: check for check in build_market_data_checks(trading_days)}
-    market_checks = [built[name] for name in (CALENDAR_CHECK, BARS_CHECK, JUMP_CHECK, UNIVERSE_CHECK)]
-    result = dg.materialize(
-        [build_qlib_market_data(trading_days), *market_checks],
-        partition_key="2021-03-10",
-        resources={"pipeline": PipelineResource(load_config(config))},
-    )
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    built = {
+        next(iter(c.check_keys)).name: c for c in build_market_data_checks(build_trading_days(load_config(config)))
+    }
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = _materialize(config, instance, partition_key="2021-03-10")
+    evaluations = result.get_asset_check_evaluations()
+    # one day: Dagster records each partitioned check's result against the day itself, nothing more is logged
+    assert sorted((e.check_name, e.partition) for e in evaluations) == [
+        (BARS_CHECK, "2021-03-10"),
+        (CALENDAR_CHECK, None),
+        (JUMP_CHECK, "2021-03-10"),
+        (UNIVERSE_CHECK, "2021-03-10"),
+    ]
+    checks = {e.check_name: e for e in evaluations}
     assert checks["calendar_is_valid"].passed and checks["bars_are_consistent"].passed
     jumps, coverage = checks["no_unexplained_jumps"], checks["universe_is_covered"]
     assert not jumps.passed and jumps.severity == dg.AssetCheckSeverity.WARN
@@ -76,3 +94,36 @@ def test_severe_checks_pass_warnings_show_and_bad_rows_are_quarantined(tmp_path,
         ("SH600002", pd.Timestamp("2021-03-09").to_pydatetime(), "high", "high below open or close"),
         ("SH600002", pd.Timestamp("2021-03-09").to_pydatetime(), "low", "low above open, close or high"),
     ]
+
+
+def _days_by_status(instance: dg.DagsterInstance, check: str, trading_days: dg.PartitionsDefinition) -> dict:
+    """What the UI's partition bar of a check shows: its partitions by status."""
+    key = dg.AssetCheckKey(dg.AssetKey("qlib_market_data"), check)
+    state = instance.event_log_storage.get_asset_check_state([(key, trading_days)])[key]
+    return {
+        status.value: sorted(subset.subset_value.get_partition_keys())
+        for status, subset in state.subsets.items()
+        if not subset.is_empty
+    }
+
+
+def test_a_range_run_shows_each_check_per_day_failed_only_on_the_failing_day(tmp_path, test_config_path):
+    config = _config(tmp_path, yaml.safe_load(test_config_path.read_text()))
+    trading_days = build_trading_days(load_config(config))
+    days = [str(day.date()) for day in DAYS]
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = _materialize(config, instance, tags={RANGE_START: days[0], RANGE_END: days[-1]})
+        statuses = {
+            name: _days_by_status(instance, name, trading_days) for name in (BARS_CHECK, JUMP_CHECK, UNIVERSE_CHECK)
+        }
+    assert result.success  # the jump and the missing bar only warn
+    assert statuses[BARS_CHECK] == {"SUCCEEDED": days}
+    # the +30% jump of both names on 03-10, and SH600002's quarantined bar of 03-09 (half the index without a bar)
+    assert statuses[JUMP_CHECK] == {"FAILED": ["2021-03-10"], "SUCCEEDED": [d for d in days if d != "2021-03-10"]}
+    assert statuses[UNIVERSE_CHECK] == {"FAILED": ["2021-03-09"], "SUCCEEDED": [d for d in days if d != "2021-03-09"]}
+    # the run's own result still covers the range: the failed days and the problems of each
+    jumps = {e.partition: e for e in result.get_asset_check_evaluations() if e.check_name == JUMP_CHECK}
+    assert not jumps[None].passed and jumps[None].metadata["failed_days"].value == 1
+    assert jumps[None].metadata["problems"].value.startswith("2021-03-10: close moved more than")
+    assert jumps["2021-03-10"].metadata["problems"].value == jumps[None].metadata["problems"].value
+    assert jumps["2021-03-09"].passed and jumps["2021-03-09"].metadata["problems"].value == "none"

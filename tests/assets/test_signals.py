@@ -53,7 +53,8 @@ def test_collapsed_scores_fail_the_blocking_check_and_an_old_model_warns(pipelin
     config = _config_with(test_config_path, tmp_path, min_score_std=10.0, max_model_age_days=30)
     results = _check_results(config)
     assert not results[SPREAD_CHECK].passed
-    assert results[SPREAD_CHECK].metadata["collapsed_days"].value == DAY
+    assert results[SPREAD_CHECK].partition == DAY and results[SPREAD_CHECK].metadata["failed_days"].value == 1
+    assert results[SPREAD_CHECK].metadata["problems"].value.startswith(f"{DAY}: score std ")
     assert not results[MODEL_AGE_CHECK].passed and results[MODEL_AGE_CHECK].severity == dg.AssetCheckSeverity.WARN
 
 

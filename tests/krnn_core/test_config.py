@@ -4,8 +4,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from krnn_core.config import DEFAULT_CONFIG, ConfigError, load_config
+from krnn_core.config import DEFAULT_CONFIG, ConfigError, load_config, warehouse_location
+from krnn_core.warehouse import DuckLake
 from tests.fixtures import CN_TINY_2019
+
+LAKE = {"kind": "ducklake", "catalog": "host=db dbname=lake", "data_path": "../lake", "schema": "csi300"}
 
 
 def _write(tmp_path: Path, raw: dict) -> Path:
@@ -34,6 +37,10 @@ def _exchange(**kwargs):
     return lambda raw: raw["port_analysis_config"]["backtest"]["exchange_kwargs"].update(kwargs)
 
 
+def _cron_at(cron: str):
+    return lambda raw: raw.update(schedule_cron=cron)
+
+
 def _strategy(**kwargs):
     return lambda raw: raw["port_analysis_config"]["strategy"].update(kwargs=kwargs)
 
@@ -42,6 +49,7 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
     config = load_config(DEFAULT_CONFIG)
     assert config.market == "csi300"
     assert config.task.model.kwargs.rnn_dups == 2
+    assert config.schedule_cron == "0 18 * * 1-5"  # Asia/Shanghai, three hours after the close
     assert config.duckdb_path == (DEFAULT_CONFIG.parent.parent / "data" / "krnn_signals.duckdb").resolve()
 
 
@@ -57,9 +65,16 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
         (lambda raw: raw["source"].update(kind="bloomberg"), "source.kind"),
         (lambda raw: raw["rolling"].update(step="weekly"), "rolling.step"),
         (lambda raw: raw.pop("duckdb_path"), "duckdb_path"),
+        (lambda raw: raw.update(warehouse=LAKE), "give either duckdb_path (a DuckDB file) or warehouse (a DuckLake)"),
+        (lambda raw: raw.pop("duckdb_path") and raw.update(warehouse=LAKE | {"schema": "CSI-300"}), "warehouse.schema"),
+        (lambda raw: raw.pop("duckdb_path") and raw.update(warehouse=LAKE | {"catalog": None}), "warehouse.catalog"),
         (lambda raw: raw["task"]["dataset"]["segments"].update(valid=["2021-01-04", "2021-02-01"]), "segments"),
         (lambda raw: raw.update(markets="csi500"), "markets: Extra inputs are not permitted"),
         (lambda raw: raw.update(monitoring={"min_coverage": 1.5}), "monitoring.min_coverage"),
+        (_cron_at("0 18 * *"), "schedule_cron: Value error, '0 18 * *' is not a cron string of 5 fields"),
+        (_cron_at("0 24 * * 1-5"), "schedule_cron: Value error, '0 24 * * 1-5' is not a cron string: hour '24'"),
+        (_cron_at("0 18 * * 1-8"), "schedule_cron: Value error, '0 18 * * 1-8' is not a cron string: day of week"),
+        (lambda raw: raw.update(monitoring={"signals_deadline_cron": "30 19h * * *"}), "signals_deadline_cron: Value"),
         (_segment("train", ["2023-12-29", "2023-01-03"]), "segments.train: Value error, starts 2023-12-29 after"),
         (_segment("valid", ["2024-06-28", "2024-01-02"]), "segments.valid: Value error, starts 2024-06-28 after"),
         (_segment("test", ["2024-12-31", "2024-07-01"]), "segments.test: Value error, starts 2024-12-31 after"),
@@ -85,6 +100,17 @@ def test_a_bad_config_is_refused_naming_file_and_key(tmp_path, edit, named):
         load_config(_write(tmp_path, raw))
     assert named in str(error.value)
     assert str(tmp_path / "config.yaml") in str(error.value)
+
+
+def test_a_ducklake_warehouse_resolves_its_data_path_from_the_config_folder(tmp_path):
+    raw = _default()
+    del raw["duckdb_path"]
+    raw["warehouse"] = LAKE
+    (tmp_path / "configs").mkdir()
+    config = load_config(_write(tmp_path / "configs", raw))
+    assert config.duckdb_path is None
+    assert warehouse_location(config) == DuckLake("host=db dbname=lake", tmp_path / "lake", "csi300")
+    assert warehouse_location(load_config(DEFAULT_CONFIG)) == load_config(DEFAULT_CONFIG).duckdb_path
 
 
 def test_unreadable_yaml_names_the_file(tmp_path):

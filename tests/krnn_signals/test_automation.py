@@ -4,30 +4,64 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 
-from krnn_signals.definitions import defs
+from krnn_signals.definitions import CONFIG, build_definitions, defs
 from krnn_signals.sensors import period_starting_after
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+SCHEDULE = defs.resolve_schedule_def("daily_signals_schedule")
 
 
-def _tick(when: dt.datetime) -> list[str]:
-    schedule = defs.resolve_schedule_def("daily_signals_schedule")
-    with dg.DagsterInstance.ephemeral() as instance:
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
-        )
-        result = schedule.evaluate_tick(context)
-    return [request.partition_key for request in result.run_requests or []]
+@pytest.fixture(scope="module")
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
 
 
-def test_the_schedule_runs_the_same_trading_day_at_18_00_shanghai():
-    assert _tick(dt.datetime(2022, 6, 15, 18, 0, tzinfo=SHANGHAI)) == ["2022-06-15"]
+def _tick(instance: dg.DagsterInstance, when: dt.datetime) -> list[str]:
+    """The partitions one tick at `when` requests."""
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
+    )
+    return [request.partition_key for request in SCHEDULE.evaluate_tick(context).run_requests or []]
 
 
-def test_the_schedule_requests_nothing_on_a_holiday():
+def _add_daily_run(instance: dg.DagsterInstance, day: str, status: dg.DagsterRunStatus) -> None:
+    instance.add_run(dg.DagsterRun("daily_signals_job", status=status, tags={"dagster/partition": day}))
+
+
+def test_the_schedule_runs_the_same_trading_day_at_18_00_shanghai(instance):
+    assert SCHEDULE.cron_schedule == CONFIG.schedule_cron == "0 18 * * 1-5"
+    assert _tick(instance, dt.datetime(2022, 6, 15, 18, 0, tzinfo=SHANGHAI)) == ["2022-06-15"]
+    assert _tick(instance, dt.datetime(2022, 6, 15, 14, 0, tzinfo=SHANGHAI)) == ["2022-06-14"]  # 06-15 still open
+
+
+def test_the_schedule_requests_nothing_on_a_holiday(instance):
     # Oct 1-7 are holidays of the synthetic market's calendar; Oct 4, 2022 is a Tuesday
-    assert _tick(dt.datetime(2022, 10, 4, 18, 0, tzinfo=SHANGHAI)) == []
+    assert _tick(instance, dt.datetime(2022, 10, 4, 18, 0, tzinfo=SHANGHAI)) == []
+
+
+def test_the_schedule_runs_a_day_once_and_retries_a_failed_one(instance):
+    at_18 = dt.datetime(2022, 6, 16, 18, 0, tzinfo=SHANGHAI)
+    _add_daily_run(instance, "2022-06-16", dg.DagsterRunStatus.FAILURE)
+    _add_daily_run(instance, "2022-06-15", dg.DagsterRunStatus.SUCCESS)
+    assert _tick(instance, at_18) == ["2022-06-16"]
+    _add_daily_run(instance, "2022-06-16", dg.DagsterRunStatus.STARTED)
+    assert _tick(instance, at_18) == []
+    assert _tick(instance, dt.datetime(2022, 6, 17, 18, 0, tzinfo=SHANGHAI)) == ["2022-06-17"]
+
+
+def test_a_pinned_market_clock_decides_the_day_whatever_the_tick(instance, monkeypatch):
+    monkeypatch.setenv("KRNN_NOW", "2022-06-30T16:00")
+    assert _tick(instance, dt.datetime(2026, 1, 5, 9, 1, tzinfo=SHANGHAI)) == ["2022-06-30"]
+    monkeypatch.setenv("KRNN_NOW", "2022-06-30T14:59")
+    assert _tick(instance, dt.datetime(2026, 1, 5, 9, 1, tzinfo=SHANGHAI)) == ["2022-06-29"]
+
+
+def test_the_schedule_ticks_at_the_configured_cron():
+    (schedule,) = build_definitions(CONFIG.model_copy(update={"schedule_cron": "* * * * *"})).schedules
+    assert (schedule.name, schedule.cron_schedule) == ("daily_signals_schedule", "* * * * *")
 
 
 def test_the_next_model_is_trained_on_the_last_trading_day_of_a_period():

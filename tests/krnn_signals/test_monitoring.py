@@ -46,6 +46,13 @@ def test_a_finished_market_ends_its_partitions_at_end_time_and_is_never_late(tmp
     assert defs.resolve_schedule_def("daily_signals_schedule").default_status == dg.DefaultScheduleStatus.STOPPED
     tick = _tick(defs, dt.datetime(2025, 3, 4, 18, 0, tzinfo=SHANGHAI))
     assert not tick.run_requests and "finished snapshot" in tick.skip_message
+    # the UI shows no freshness then: the trading-day assets say why
+    assert "A finished market: its data ends on 2024-12-31" in _description(defs, "signals")
+
+
+def _description(defs: dg.Definitions, key: str) -> str:
+    asset = defs.resolve_assets_def(key)
+    return asset.descriptions_by_key[asset.key]
 
 
 def test_a_live_feed_runs_its_partitions_to_today_with_a_deadline_on_the_signals(tmp_path):
@@ -54,6 +61,7 @@ def test_a_live_feed_runs_its_partitions_to_today_with_a_deadline_on_the_signals
     assert keys[-1] > "2025-12-31"
     assert _freshness_checks(defs) and "signals_freshness_sensor" in {sensor.name for sensor in defs.sensors}
     assert defs.resolve_schedule_def("daily_signals_schedule").default_status == dg.DefaultScheduleStatus.RUNNING
+    assert "finished market" not in _description(defs, "signals")
     assert [r.partition_key for r in _tick(defs, dt.datetime(2024, 6, 4, 18, 0, tzinfo=SHANGHAI)).run_requests] == [
         "2024-06-04"
     ]

@@ -3,9 +3,9 @@
 Columns: date, open, high, low, close, volume, and optionally vwap, amount, factor, comma-separated,
 UTF-8 (a byte-order mark is allowed), dates YYYY-MM-DD in any order. A file is named after its
 instrument's code (SH, SZ or BJ and six digits, any case). The calendar is the union of the files'
-dates through the last closed session; a row dated later is quarantined, never written. An
-instrument is listed (in `all` and the config's market) from its first row to its last, and a day
-without its row is a missing bar.
+dates through the last closed session; a row dated later is quarantined, never written. The future
+calendar (`day_future.txt`) is the year of weekdays after the last day. An instrument is listed (in
+`all` and the config's market) from its first row to its last, and a day without its row is a missing bar.
 
 A malformed file stops the refresh before anything is written. A header-only file is refused too:
 it is most likely a failed export, and taking it at its word would delist an instrument's history.
@@ -33,6 +33,9 @@ REQUIRED = ("date", "open", "high", "low", "close", "volume")
 OPTIONAL = ("vwap", "amount", "factor")
 INSTRUMENT_CODE = re.compile(r"(SH|SZ|BJ)\d{6}", re.IGNORECASE)
 FUTURE_ROW = "dated after the last closed session"
+# a feed announces no holidays: its future calendar is the next year's weekdays, as its partitions are, so
+# the next retraining period's first day is known on the last day of the current one
+FUTURE_WEEKDAYS = 261
 
 
 class CsvFeedError(ValueError):
@@ -82,7 +85,8 @@ class CsvSource:
             "vwap": f"missing for {len(without_vwap)} instruments" if without_vwap else "present",
             "files": len(bars),
         }
-        return DayBatch(days, bars, {"all": spans, self.market: spans}, None, notes), quarantined
+        future = pd.bdate_range(end + pd.Timedelta(days=1), periods=FUTURE_WEEKDAYS)
+        return DayBatch(days, bars, {"all": spans, self.market: spans}, future, notes), quarantined
 
     def _frames(self) -> dict[str, tuple[Path, pd.DataFrame]]:
         """Code -> (file, rows) of every file; a missing folder, a name that is not a code, or a code's second file

@@ -9,6 +9,7 @@ from krnn_core.data.market_checks import (
     jump_problems,
     listed_members,
     members_without_data,
+    universe_problems,
 )
 from krnn_core.data.quarantine import BAR_FIELDS, screen_bars
 from krnn_core.features.alpha360 import FIELDS, MarketPanel
@@ -22,8 +23,13 @@ def _panel() -> MarketPanel:
     return MarketPanel(DAYS, ["SH600000", "SZ000001"], values, np.ones((len(DAYS), 2), dtype=bool))
 
 
-def test_a_clean_panel_has_no_problem():
-    assert bar_problems(_panel(), 0, len(DAYS) - 1) == []
+def _failed(problems: dict) -> dict:
+    """The days with problems, by date."""
+    return {str(day.date()): found for day, found in problems.items() if found}
+
+
+def test_a_clean_panel_has_no_problem_on_any_day():
+    assert bar_problems(_panel(), 0, len(DAYS) - 1) == {day: [] for day in DAYS}
 
 
 def test_each_bad_bar_is_reported_with_instrument_and_day():
@@ -31,11 +37,14 @@ def test_each_bad_bar_is_reported_with_instrument_and_day():
     panel.values[1, 0, FIELDS.index("high")] = 9.0  # high below open and close
     panel.values[2, 1, FIELDS.index("volume")] = np.nan  # a partial bar
     panel.values[3, 1, :] = np.nan  # a whole missing bar is a suspension, not a problem
-    problems = bar_problems(panel, 0, len(DAYS) - 1)
-    assert any("high below open or close" in p and "SH600000 2024-01-03" in p for p in problems)
-    assert any("low above" in p and "SH600000 2024-01-03" in p for p in problems)
-    assert any("missing or not finite while the bar exists" in p and "SZ000001 2024-01-04" in p for p in problems)
-    assert len(problems) == 3
+    problems = _failed(bar_problems(panel, 0, len(DAYS) - 1))
+    assert problems == {
+        "2024-01-03": [
+            "low above open, close or high: 1 bars, e.g. SH600000 2024-01-03",
+            "high below open or close: 1 bars, e.g. SH600000 2024-01-03",
+        ],
+        "2024-01-04": ["missing or not finite while the bar exists: 1 bars, e.g. SZ000001 2024-01-04"],
+    }
 
 
 def test_the_check_finds_the_bars_the_quarantine_screens_out_for_the_same_reasons():
@@ -49,9 +58,10 @@ def test_the_check_finds_the_bars_the_quarantine_screens_out_for_the_same_reason
         bars = {name: panel.values[:, j, FIELDS.index(name)].copy() for name in BAR_FIELDS}
         screened |= {(row.reason, f"{code} {row.datetime.date()}") for row in screen_bars(code, DAYS, bars, "panel")}
     reported = set()
-    for problem in bar_problems(panel, 0, len(DAYS) - 1):  # "<reason>: <n> bars, e.g. <code> <day>, ..."
-        reason, bars = problem.split(": ", 1)
-        reported |= {(reason, where) for where in bars.split(", e.g. ")[1].split(", ")}
+    for day_problems in bar_problems(panel, 0, len(DAYS) - 1).values():
+        for problem in day_problems:  # "<reason>: <n> bars, e.g. <code> <day>, ..."
+            reason, bars = problem.split(": ", 1)
+            reported |= {(reason, where) for where in bars.split(", e.g. ")[1].split(", ")}
     assert len(screened) == 5 and reported == screened
 
 
@@ -60,8 +70,10 @@ def test_problems_outside_the_window_or_of_non_members_are_ignored():
     panel.values[0, 0, FIELDS.index("close")] = -1.0
     panel.values[2, 1, FIELDS.index("close")] = -1.0
     panel.member[2, 1] = False
-    assert bar_problems(panel, 1, 3) == []
-    assert "non-positive price: 1 bars, e.g. SH600000 2024-01-02" in bar_problems(panel, 0, 3)
+    assert bar_problems(panel, 1, 3) == {day: [] for day in DAYS[1:]}
+    problems = _failed(bar_problems(panel, 0, 3))
+    assert list(problems) == ["2024-01-02"]
+    assert "non-positive price: 1 bars, e.g. SH600000 2024-01-02" in problems["2024-01-02"]
 
 
 def test_calendar_duplicates_disorder_and_future_days_are_reported():
@@ -83,9 +95,14 @@ def test_a_jump_warns_unless_the_factor_changed_and_a_suspension_is_skipped_over
     factor = np.ones((len(DAYS), 2), np.float32)
     factor[1:, 1] = 2.0
     problems = jump_problems(panel, factor, 1, 3, 0.11)
-    assert problems == ["close moved more than 11% without a factor change: 1 bars, e.g. SH600000 2024-01-03 +20.0%"]
+    assert list(problems) == list(DAYS[1:])
+    assert _failed(problems) == {
+        "2024-01-03": ["close moved more than 11% without a factor change: 1 bars, e.g. SH600000 2024-01-03 +20.0%"]
+    }
     panel.values[1, 0, :] = np.nan  # suspended on day 1: day 2 is measured against day 0's close
-    assert "SH600000 2024-01-04 +20.0%" in jump_problems(panel, factor, 1, 3, 0.11)[0]
+    assert _failed(jump_problems(panel, factor, 1, 3, 0.11)) == {
+        "2024-01-04": ["close moved more than 11% without a factor change: 1 bars, e.g. SH600000 2024-01-04 +20.0%"]
+    }
 
 
 def test_coverage_counts_listed_members_without_a_bar():
@@ -93,10 +110,11 @@ def test_coverage_counts_listed_members_without_a_bar():
     panel.values[2, 1, :] = np.nan
     listed = listed_members(panel, {"SH600000": [(DAYS[0], DAYS[-1])], "SZ000001": [(DAYS[1], DAYS[2])]})
     assert listed[:, 1].tolist() == [False, True, True, False]
-    assert coverage_problems(panel, listed, 0, 3, 0.9) == [
-        "members with a bar below 90% of the index on 1 days, e.g. 2024-01-04 50%"
-    ]
-    assert coverage_problems(panel, listed, 0, 3, 0.5) == []
+    assert coverage_problems(panel, listed, 0, 3, 0.9) == {
+        **{day: [] for day in DAYS},
+        DAYS[2]: ["members with a bar: 50% of the index, below 90%"],
+    }
+    assert _failed(coverage_problems(panel, listed, 0, 3, 0.5)) == {}
 
 
 def test_members_without_data_are_those_whose_closes_miss_every_listed_day(tmp_path):
@@ -114,3 +132,17 @@ def test_members_without_data_are_those_whose_closes_miss_every_listed_day(tmp_p
     # listed from a Saturday: the span starts on the next trading day
     saturday = {"SH600000": [(pd.Timestamp("2024-01-06"), calendar[9])]}
     assert members_without_data(tmp_path, saturday, calendar, ["SH600000"]) == ["SH600000"]
+
+
+def test_a_listed_member_without_any_data_is_a_problem_on_the_days_it_is_listed(tmp_path):
+    qlib_store.write_calendar(tmp_path, DAYS)
+    qlib_store.write_instruments(
+        tmp_path, "csi300", {"SH600000": [(DAYS[0], DAYS[3])], "SZ000001": [(DAYS[2], DAYS[3])]}
+    )
+    for field in FIELDS:  # SZ000001 has no file at all
+        qlib_store.write_field(tmp_path, "SH600000", field, np.full(4, 10.0, np.float32), start_index=0)
+    lacking = "1 members have no data at all: SZ000001"
+    problems = universe_problems(tmp_path, "csi300", DAYS[0], DAYS[3], 0.4)
+    assert problems == {DAYS[0]: [], DAYS[1]: [], DAYS[2]: [lacking], DAYS[3]: [lacking]}
+    below = "members with a bar: 50% of the index, below 90%"
+    assert _failed(universe_problems(tmp_path, "csi300", DAYS[1], DAYS[2], 0.9)) == {"2024-01-04": [below, lacking]}

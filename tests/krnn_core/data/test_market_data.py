@@ -17,6 +17,21 @@ def test_a_session_counts_as_closed_from_15_00_shanghai():
     assert last_closed_session(pd.Timestamp("2024-03-05 08:00", tz="UTC")) == pd.Timestamp("2024-03-05")
 
 
+def test_the_pinned_market_clock_moves_the_synthetic_source_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("KRNN_NOW", "2024-03-05T14:59")
+    with pytest.raises(MarketDataNotAvailable, match="the last closed session is 2024-03-04"):
+        SOURCE.refresh(tmp_path / "qlib", pd.Timestamp("2024-03-05"))
+    monkeypatch.setenv("KRNN_NOW", "2024-03-05T07:00Z")  # 15:00 in Shanghai
+    SOURCE.refresh(tmp_path / "qlib", pd.Timestamp("2024-03-05"))
+    assert qlib_store.read_calendar(tmp_path / "qlib")[-1] == pd.Timestamp("2024-03-05")
+
+
+def test_a_malformed_market_clock_is_refused_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("KRNN_NOW", "after the close")
+    with pytest.raises(ValueError, match="KRNN_NOW='after the close' is not a date-time"):
+        last_closed_session()
+
+
 def test_refresh_refuses_a_day_whose_session_has_not_closed(tmp_path):
     with pytest.raises(MarketDataNotAvailable, match="no market data for 2024-03-05 yet"):
         SOURCE.refresh(tmp_path / "qlib", pd.Timestamp("2024-03-05"), now=pd.Timestamp("2024-03-05 10:00", tz=SHANGHAI))

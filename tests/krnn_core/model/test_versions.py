@@ -99,3 +99,12 @@ def test_recording_a_version_again_replaces_it() -> None:
     assert con.execute("SELECT model_version, valid_ic, sha256, device FROM models").fetchall() == [
         ("krnn-a", 0.05, "0" * 64, "cpu")
     ]
+
+
+def test_another_markets_model_versions_in_the_same_lake_are_not_this_ones() -> None:
+    con = duckdb.connect()  # a DuckLake holds each market config's tables in a schema of its own
+    con.execute("CREATE SCHEMA other_market")
+    con.execute("USE other_market")
+    record_model_version(con, _row("krnn-other", date(2019, 12, 31), datetime(2020, 1, 2)))
+    con.execute("USE main")
+    assert model_version_for(con, date(2020, 1, 1)) is None

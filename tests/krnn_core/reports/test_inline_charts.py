@@ -58,6 +58,15 @@ def test_a_line_that_starts_late_starts_at_its_first_value() -> None:
     assert "2024-07-03" in _texts(svg)
 
 
+def test_a_line_of_one_day_is_a_dot_at_its_value() -> None:
+    # the 20-day mean Rank IC has one value on the 20th day of IC: the reports of that day must not fail
+    days = pd.bdate_range("2024-07-01", periods=3)
+    svg = _svg(line_chart("20-day mean Rank IC", pd.Series([np.nan, np.nan, 0.5], days), str))
+    (dot,) = svg.iter(f"{SVG}circle")
+    assert (dot.get("cx"), dot.get("cy")) == (str(LEFT), str(TOP))
+    assert {"0.5", "2024-07-03"} <= set(_texts(svg))
+
+
 def test_bars_stand_on_the_zero_line_up_and_down_to_their_values() -> None:
     bars = pd.Series([-10.0, 30.0], index=["Q1 -10.0", "Q2 +30.0"])
     svg = _svg(bar_chart("Quantiles", bars, lambda v: f"{v:+.1f}"))

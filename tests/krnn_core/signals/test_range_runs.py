@@ -179,7 +179,7 @@ def test_a_range_scored_a_few_days_at_a_time_equals_the_daily_signals_and_loads_
 def test_the_universe_check_passes_on_day_by_day_signals(market):
     folder, con = market
     stored = read_signals(con, CALENDAR[0], CALENDAR[-1])
-    assert signal_universe_problems(stored, folder, MARKET, CALENDAR[0], CALENDAR[-1]) == []
+    assert signal_universe_problems(stored, folder, MARKET, CALENDAR[0], CALENDAR[-1]) == {day: [] for day in CALENDAR}
 
 
 def test_the_universe_check_names_non_members_suspended_members_missing_and_bad_scores(market):
@@ -190,10 +190,15 @@ def test_the_universe_check_names_non_members_suspended_members_missing_and_bad_
     intruders = [(CALENDAR[92], "SH600001"), (CALENDAR[96], "SH600006"), (CALENDAR[94], "SH600000")]
     # SH600001 left the index on day 15, SH600006 is suspended on days 95..99, SH600000 is scored twice
     stored = pd.concat([stored, pd.Series([0.9, 0.8, 0.7], index=pd.MultiIndex.from_tuples(intruders))])
-    assert signal_universe_problems(stored, folder, MARKET, start, end) == [
-        "members with a bar and no finite score: 2, e.g. SH600000 2023-05-11, SH600003 2023-05-17",
-        "scores of instruments that are not index members that day: 1, e.g. SH600001 2023-05-10",
-        "scores of members without a bar that day: 1, e.g. SH600006 2023-05-16",
-        "non-finite scores: 1, e.g. SH600003 2023-05-17",
-        "duplicate rows: 1, e.g. SH600000 2023-05-12",
-    ]
+    problems = signal_universe_problems(stored, folder, MARKET, start, end)
+    assert list(problems) == list(CALENDAR[90:100])
+    assert {str(day.date()): found for day, found in problems.items() if found} == {
+        "2023-05-10": ["scores of instruments that are not index members that day: 1, e.g. SH600001 2023-05-10"],
+        "2023-05-11": ["members with a bar and no finite score: 1, e.g. SH600000 2023-05-11"],
+        "2023-05-12": ["duplicate rows: 1, e.g. SH600000 2023-05-12"],
+        "2023-05-16": ["scores of members without a bar that day: 1, e.g. SH600006 2023-05-16"],
+        "2023-05-17": [
+            "members with a bar and no finite score: 1, e.g. SH600003 2023-05-17",
+            "non-finite scores: 1, e.g. SH600003 2023-05-17",
+        ],
+    }

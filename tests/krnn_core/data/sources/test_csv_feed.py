@@ -60,6 +60,18 @@ def test_day_by_day_appends_read_back_exactly_by_qlib(tmp_path):
     assert got.xs("SZ000004")["$vwap"].isna().all()
 
 
+def test_the_future_calendar_runs_on_weekdays_so_the_next_period_can_be_trained(tmp_path):
+    from krnn_core.data import qlib_store
+
+    _feed(tmp_path / "csv")
+    provider = tmp_path / "qlib_data"
+    CsvSource(tmp_path / "csv", "csi300").refresh(provider, DAYS[4])  # Thursday 2024-03-07
+    future = qlib_store.read_calendar(provider, future=True)
+    assert list(future[:7]) == list(DAYS[:7]) and future[-1] > DAYS[4] + pd.Timedelta(days=360)
+    CsvSource(tmp_path / "csv", "csi300").refresh(provider, DAYS[-1])
+    assert qlib_store.read_calendar(provider, future=True)[len(DAYS)] == DAYS[-1] + pd.offsets.BDay()
+
+
 def test_bad_bars_go_to_quarantine_with_file_field_and_reason(tmp_path):
     _feed(tmp_path / "csv")
     report = CsvSource(tmp_path / "csv").refresh(tmp_path / "qlib_data", DAYS[-1])
