@@ -1,6 +1,6 @@
 """The pipeline's stages on a synthetic market of all A-shares' size: wall time and peak memory of each.
 
-    .venv/bin/python bench/bench_scale.py [--instruments 5000] [--years 5] [--epochs 2]
+    .venv/bin/python bench/bench_scale.py [--instruments 5000] [--years 5] [--epochs 2] [--threads 1]
 
 A synthetic market of `--instruments` names over `--years` years from 2020 (market `all`: every
 name with data) is generated, then each stage runs in its own child process, which reports its
@@ -81,6 +81,8 @@ def labels(args: argparse.Namespace, work: Path) -> dict:
 
 def train(args: argparse.Namespace, work: Path) -> dict:
     """One model version for the last year, trained as the krnn_model asset does it."""
+    import torch
+
     from krnn_core.data import qlib_store
     from krnn_core.model.retraining import load_training_data, rolling_windows, scratch_folder, train_model_version
     from krnn_core.model.versions import record_model_version
@@ -95,6 +97,7 @@ def train(args: argparse.Namespace, work: Path) -> dict:
     calendar = qlib_store.read_calendar(work / "qlib_data", future=True)
     windows = rolling_windows(calendar, pd.Timestamp(segments["test"][0]), segments, "sliding")
     kwargs = KWARGS | {"n_epochs": args.epochs, "early_stop": args.epochs}
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     with scratch_folder(work / "models") as scratch:
         with connect(work / "bench.duckdb", read_only=True) as con:
@@ -116,10 +119,13 @@ def train(args: argparse.Namespace, work: Path) -> dict:
 
 def signals(args: argparse.Namespace, work: Path) -> dict:
     """The signals of every day of the last year, as one backfill run."""
+    import torch
+
     from krnn_core.signals.scoring import score_days, write_signals
     from krnn_core.warehouse import connect
 
     first, last = year_days(work / "qlib_data", _last_year(args))
+    torch.set_num_threads(args.threads)
     with connect(work / "bench.duckdb") as con:
         return {"rows": write_signals(con, score_days(con, first, last), first, last)}
 
@@ -146,7 +152,7 @@ def run_stage(args: argparse.Namespace) -> None:
 def child(stage: str, args: argparse.Namespace, work: Path) -> dict:
     """Run one stage in a fresh Python process and return what it reported."""
     command = [sys.executable, __file__, "--stage", stage, "--work", str(work), "--instruments", str(args.instruments)]
-    command += ["--years", str(args.years), "--epochs", str(args.epochs)]
+    command += ["--years", str(args.years), "--epochs", str(args.epochs), "--threads", str(args.threads)]
     subprocess.run(command, check=True, cwd=ROOT)
     report = json.loads((work / f"{stage}.json").read_text())
     print(f"{stage} {report}", file=sys.stderr, flush=True)
@@ -156,7 +162,7 @@ def child(stage: str, args: argparse.Namespace, work: Path) -> dict:
 def summary(args: argparse.Namespace, work: Path) -> dict:
     """Every stage in turn, then the figures of each."""
     reports = {stage: child(stage, args, work) for stage in STAGES}
-    figures = {"instruments": args.instruments, "years": args.years, "epochs": args.epochs}
+    figures = {"instruments": args.instruments, "years": args.years, "epochs": args.epochs, "threads": args.threads}
     for stage, report in reports.items():
         figures |= {f"{stage}_s": round(report["seconds"], 1), f"{stage}_peak_gib": round(report["peak_gib"], 2)}
     train_report = reports["train"]
@@ -173,6 +179,8 @@ def main() -> None:
     parser.add_argument("--instruments", type=int, default=5000)
     parser.add_argument("--years", type=int, default=5, help="at least 3: train, valid and the signals' year")
     parser.add_argument("--epochs", type=int, default=2)
+    # one: with other work on this 2-core machine, PyTorch's two threads made a training step 30x slower
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch threads of the train and signals stages")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
