@@ -16,7 +16,7 @@ _HISTORY = dg.AllPartitionMapping()
 def krnn_model(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """A KRNN model version trained on the labels that matured before its retraining period starts."""
     # torch (1-3 s to import) only in the runs that train, not in every process that loads the code location
-    from krnn_core.model.retraining import load_training_data, rolling_windows, train_model_version
+    from krnn_core.model.retraining import load_training_data, rolling_windows, scratch_folder, train_model_version
     from krnn_core.model.versions import record_model_version
 
     config = pipeline.config
@@ -25,9 +25,10 @@ def krnn_model(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.Mate
     context.log.info(f"training windows {windows.as_dict()}")
     kwargs = config.task.model.kwargs.model_dump()
     # the warehouse is held only to read and to record: other runs write between (training takes minutes)
-    with pipeline.reader() as con:
-        train, valid = load_training_data(con, windows)
-    row = train_model_version(train, valid, config.model_dir, windows, kwargs, log=context.log.info)
+    with scratch_folder(config.model_dir) as scratch:
+        with pipeline.reader() as con:
+            train, valid = load_training_data(con, windows, scratch)
+        row = train_model_version(train, valid, config.model_dir, windows, kwargs, log=context.log.info)
     with pipeline.duckdb() as con:
         record_model_version(con, row)
     return dg.MaterializeResult(metadata=_metadata(row))

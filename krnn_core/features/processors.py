@@ -15,10 +15,13 @@ import pandas as pd
 if TYPE_CHECKING:
     import torch
 
+from krnn_core.features.row_file import RowFile
+
 EPS = 1e-12  # qlib.constant.EPS
 MAD_TO_STD = 1.4826  # MAD of a normal distribution times this is its standard deviation
 CLIP = 3.0
 RANK_TO_UNIT_STD = 3.46  # 1 / std of a uniform(0, 1) rank, Qlib's constant
+FIT_VALUES = 1 << 26  # values of the columns RobustZScoreNorm.fit holds at a time (256 MiB of float32)
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,21 @@ class RobustZScoreNorm:
     scale: np.ndarray  # (C,)
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> RobustZScoreNorm:
-        """Column medians and scaled MADs of the training rows (n, C), NaN ignored."""
-        median = np.nanmedian(x, axis=0)  # (C,)
-        mad = np.nanmedian(np.abs(x - median), axis=0)  # (C,)
+    def fit(cls, x: np.ndarray | RowFile) -> RobustZScoreNorm:
+        """Column medians and scaled MADs of the training rows (n, C), NaN ignored.
+
+        A few columns at a time (FIT_VALUES values), so a RowFile is never in memory whole; each column's
+        statistics are those of the whole column, so the result does not depend on the blocks."""
+        rows, columns = x.shape
+        step = max(1, FIT_VALUES // max(rows, 1))
+        dtype = np.result_type(x.dtype, np.float32)  # as np.nanmedian's: float32 stays float32
+        median, mad = np.empty(columns, dtype), np.empty(columns, dtype)
+        for first in range(0, columns, step):
+            last = min(first + step, columns)
+            block = x[:, first:last] if isinstance(x, np.ndarray) else x.columns_block(first, last)  # (n, k)
+            median[first:last] = np.nanmedian(block, axis=0)
+            deviation = block - median[first:last]
+            mad[first:last] = np.nanmedian(np.abs(deviation, out=deviation), axis=0)
         # Qlib adds EPS before scaling, so the floor of the scale is 1.4826 * EPS.
         return cls(median=median, scale=(mad + EPS) * MAD_TO_STD)
 

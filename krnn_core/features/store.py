@@ -12,22 +12,28 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from krnn_core.data import qlib_store
 from krnn_core.features.alpha360 import (
     ALPHA360_COLUMNS,
     FIELDS,
     LABEL_COLUMN,
     LABEL_HORIZON,
     LAGS,
-    alpha360_chunks,
-    labels_block,
-    load_panel,
+    alpha360_stream,
+    calendar_position,
+    labels_stream,
 )
-from krnn_core.warehouse import is_lake, read_indexed, replace_rows, replace_rows_streamed
+from krnn_core.features.row_file import RowFile
+from krnn_core.warehouse import QLIB_INDEX, is_lake, read_indexed, replace_rows_streamed
 
 FEATURES_TABLE = "alpha360_features"
 LABELS_TABLE = "alpha360_labels"
 NAMED_VIEW = "alpha360_features_named"
 LONG_VIEW = "alpha360_features_long"
+# DuckDB's buffer pool while rows stream in or out: at its default (80 % of RAM) it keeps the blocks a long
+# write touched (a two-year backfill of 5,000 names peaked at 4.5 GiB; 1.5 GiB with this cap, and faster)
+STREAMING_MEMORY_LIMIT = "1GiB"
+READ_CHUNK_ROWS = 1 << 16  # rows per chunk of iter_features: about 90 MiB of features
 
 # x holds the 360 values in Qlib's column order; the names (CLOSE59 .. VOLUME0) live in a view, as
 # generated columns on the table doubled the insert time of a full history (docs/feature_store.md)
@@ -50,7 +56,7 @@ class FeatureMatrix:
     """Features (and labels where asked) of a date range, ready for numpy and torch."""
 
     index: pd.MultiIndex  # (datetime, instrument), sorted
-    x: np.ndarray  # (rows, 360) float32, raw Alpha360 values
+    x: np.ndarray | RowFile  # (rows, 360) float32, raw Alpha360 values; a RowFile from features_to_file
     y: np.ndarray | None  # (rows,) float32 raw label, NaN where not matured or missing
 
 
@@ -66,26 +72,27 @@ class LabelsWritten:
 def materialize_features(
     con: duckdb.DuckDBPyConnection, provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> int:
-    """Compute the Alpha360 rows of days [start, end] from the Qlib folder (and the 59 days before) and store them."""
-    panel = load_panel(provider_uri, market, start, end, history=LAGS - 1)
-    chunks = alpha360_chunks(panel, panel.day_index(start), panel.day_index(end))
+    """Compute the Alpha360 rows of days [start, end] from the Qlib folder (and the 59 days before) and store them.
+
+    The folder is read and the rows computed and written a block of days at a time, so memory stays
+    bounded whatever the market's size and the range's length."""
     ensure_schema(con)
-    return write_features(con, chunks, start, end)
+    return write_features(con, alpha360_stream(provider_uri, market, start, end), start, end)
 
 
 def materialize_labels(
     con: duckdb.DuckDBPyConnection, provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> LabelsWritten:
     """Store the labels that mature on days [start, end]: those of the days LABEL_HORIZON trading days before."""
-    panel = load_panel(provider_uri, market, start, end, history=LABEL_HORIZON)
-    first = max(panel.day_index(start) - LABEL_HORIZON, 0)
-    last = panel.day_index(end) - LABEL_HORIZON
+    calendar = qlib_store.read_calendar(provider_uri)
+    first = max(calendar_position(calendar, start) - LABEL_HORIZON, 0)
+    last = calendar_position(calendar, end) - LABEL_HORIZON
     if last < first:
         return LabelsWritten(0)
     ensure_schema(con)
-    labels = labels_block(panel, first, last)
-    rows = write_labels(con, labels, panel.calendar[first], panel.calendar[last])
-    return LabelsWritten(rows, panel.calendar[first], panel.calendar[last])
+    days = calendar[first], calendar[last]
+    rows = write_labels(con, labels_stream(provider_uri, market, *days), *days)
+    return LabelsWritten(rows, *days)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -104,24 +111,25 @@ def write_features(
     """Replace the features of days [start, end] with these (index, rows x 360) chunks, in one transaction."""
     tables = (arrow_rows(index, x) for index, x in chunks)
     window = [start.date(), end.date()]
-    with _uncompressed(con):
+    # row groups written meanwhile store plain float32: DuckDB's float compression saves 20 % of the file
+    # on these ratios but makes a full-history write 1.3x slower (docs/feature_store.md); small writes go
+    # through the WAL and are compressed as usual at the next checkpoint
+    with _settings(con, force_compression="uncompressed", memory_limit=STREAMING_MEMORY_LIMIT):
         # for backfills and re-execution, delete all existing rows of the window first
         return replace_rows_streamed(con, FEATURES_TABLE, tables, "datetime BETWEEN ? AND ?", window)
 
 
 @contextmanager
-def _uncompressed(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Row groups written meanwhile store plain float32: DuckDB's float compression saves 20 % of the
-    file on these ratios but makes a full-history write 1.3x slower (docs/feature_store.md). Small
-    writes go through the WAL and are compressed as usual at the next checkpoint.
-
-    The setting is global to the database instance, so it is put back as it was."""
-    previous = con.execute("SELECT current_setting('force_compression')").fetchone()[0]
-    con.execute("SET force_compression = 'uncompressed'")
+def _settings(con: duckdb.DuckDBPyConnection, **values: str) -> Iterator[None]:
+    """DuckDB settings changed for the block; they are global to the database instance, so put back as they were."""
+    previous = {name: con.execute(f"SELECT current_setting('{name}')").fetchone()[0] for name in values}
+    for name, value in values.items():
+        con.execute(f"SET {name} = '{value}'")
     try:
         yield
     finally:
-        con.execute(f"SET force_compression = '{previous}'")
+        for name, value in previous.items():
+            con.execute(f"SET {name} = '{value}'")
 
 
 def arrow_rows(index: pd.MultiIndex, x: np.ndarray) -> pa.Table:
@@ -131,10 +139,22 @@ def arrow_rows(index: pd.MultiIndex, x: np.ndarray) -> pa.Table:
     return pa.table({"datetime": days, "instrument": index.get_level_values("instrument").to_numpy(), "x": values})
 
 
-def write_labels(con: duckdb.DuckDBPyConnection, labels: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> int:
-    """Replace the labels of days [start, end] with these, in one transaction."""
-    frame = labels.reset_index()
-    return replace_rows(con, LABELS_TABLE, frame, "datetime BETWEEN ? AND ?", [start.date(), end.date()])
+def label_rows(labels: pd.Series) -> pa.Table:
+    """One chunk of labels as an Arrow table of (datetime, instrument, LABEL0); NaN is stored as NULL."""
+    days = labels.index.get_level_values("datetime").to_numpy().astype("datetime64[D]")
+    instruments = labels.index.get_level_values("instrument").to_numpy()
+    values = pa.array(labels.to_numpy(np.float32), type=pa.float32(), from_pandas=True)
+    return pa.table({"datetime": days, "instrument": pa.array(instruments, pa.string()), LABEL_COLUMN: values})
+
+
+def write_labels(
+    con: duckdb.DuckDBPyConnection, chunks: Iterable[pd.Series], start: pd.Timestamp, end: pd.Timestamp
+) -> int:
+    """Replace the labels of days [start, end] with these chunks, in one transaction."""
+    tables = (label_rows(labels) for labels in chunks)
+    window = [start.date(), end.date()]
+    with _settings(con, memory_limit=STREAMING_MEMORY_LIMIT):
+        return replace_rows_streamed(con, LABELS_TABLE, tables, "datetime BETWEEN ? AND ?", window)
 
 
 def read_features(
@@ -159,6 +179,51 @@ def read_features(
     x = flat.astype(np.float32, copy=False).reshape(len(index), len(ALPHA360_COLUMNS))
     y = _as_float32(table[LABEL_COLUMN].to_numpy()) if with_labels else None
     return FeatureMatrix(index, x, y)
+
+
+def iter_features(
+    con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp, with_labels: bool = False
+) -> Iterator[FeatureMatrix]:
+    """read_features of days [start, end] in chunks of whole days, about READ_CHUNK_ROWS rows each, in order."""
+    for first, last in _day_chunks(_stored_days(con, start, end)):
+        with _settings(con, memory_limit=STREAMING_MEMORY_LIMIT):
+            chunk = read_features(con, first, last, with_labels)
+        yield chunk
+
+
+def _stored_days(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Feature rows stored per day of [start, end], indexed by day, in order."""
+    counts = con.execute(
+        f"SELECT datetime, count(*) AS n FROM {FEATURES_TABLE} WHERE datetime BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
+        [start.date(), end.date()],
+    ).df()
+    return pd.Series(counts["n"].to_numpy(), index=pd.DatetimeIndex(counts["datetime"]))
+
+
+def _day_chunks(rows_per_day: pd.Series) -> Iterator[tuple[pd.Timestamp, pd.Timestamp]]:
+    """(first, last) day of consecutive runs of days holding about READ_CHUNK_ROWS rows (at least one day)."""
+    chunk = np.cumsum(rows_per_day.to_numpy()) // READ_CHUNK_ROWS
+    for number in np.unique(chunk):
+        days = rows_per_day.index[chunk == number]
+        yield days[0], days[-1]
+
+
+def features_to_file(
+    con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp, path: Path
+) -> FeatureMatrix:
+    """read_features(..., with_labels=True) of days [start, end] with x in a RowFile at `path`, written
+    chunk by chunk: only the index and the labels are ever in memory whole."""
+    x = RowFile.create(path, int(_stored_days(con, start, end).sum()), len(ALPHA360_COLUMNS))
+    days, instruments = [np.empty(0, "datetime64[ns]")], [np.empty(0, object)]
+    labels, written = [np.empty(0, np.float32)], 0
+    for chunk in iter_features(con, start, end, with_labels=True):
+        x.write(written, chunk.x)
+        written += len(chunk.x)
+        days.append(chunk.index.get_level_values("datetime").to_numpy())
+        instruments.append(chunk.index.get_level_values("instrument").to_numpy())
+        labels.append(chunk.y)
+    index = pd.MultiIndex.from_arrays([np.concatenate(days), np.concatenate(instruments)], names=list(QLIB_INDEX))
+    return FeatureMatrix(index, x, np.concatenate(labels))
 
 
 def read_labels(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import pandas as pd
 
 from krnn_core.features.alpha360 import ALPHA360_COLUMNS, LABEL_HORIZON
 from krnn_core.features.processors import RobustZScoreNorm, cs_rank_norm, fillna
-from krnn_core.features.store import FeatureMatrix, read_features
+from krnn_core.features.row_file import RowFile
+from krnn_core.features.store import FeatureMatrix, features_to_file
 from krnn_core.model.trainer import TrainingSet, split_qlib_kwargs, train_krnn
 from krnn_core.model.versions import model_version_id, save_artifact
 
@@ -63,11 +66,22 @@ def rolling_windows(
     return ModelWindows(pick(first), (pick(train_start), pick(train_end)), (pick(valid_start), pick(valid_end)))
 
 
-def load_training_data(con: duckdb.DuckDBPyConnection, windows: ModelWindows) -> tuple[FeatureMatrix, FeatureMatrix]:
-    """The stored features and labels of the train and valid windows; refused where any is missing."""
-    train = _matured(read_features(con, *windows.train, with_labels=True), "train", windows.train)
-    valid = _matured(read_features(con, *windows.valid, with_labels=True), "valid", windows.valid)
+def load_training_data(
+    con: duckdb.DuckDBPyConnection, windows: ModelWindows, scratch: Path
+) -> tuple[FeatureMatrix, FeatureMatrix]:
+    """The stored features and labels of the train and valid windows, their rows in files under `scratch`
+    (a market's windows can be larger than memory); refused where any is missing."""
+    train = _matured(features_to_file(con, *windows.train, scratch / "train.f32"), "train", windows.train)
+    valid = _matured(features_to_file(con, *windows.valid, scratch / "valid.f32"), "valid", windows.valid)
     return train, valid
+
+
+@contextmanager
+def scratch_folder(model_dir: Path) -> Iterator[Path]:
+    """A temporary folder under model_dir for one training run's row files, removed with them afterwards."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=model_dir, prefix=".training-") as folder:
+        yield Path(folder)
 
 
 def train_model_version(
@@ -134,8 +148,19 @@ def _learn_set(data: FeatureMatrix, norm: RobustZScoreNorm) -> TrainingSet:
     """Qlib's learn processors: DropnaLabel, then CSRankNorm; features RobustZScoreNorm + Fillna."""
     keep = np.isfinite(data.y)
     day = pd.factorize(data.index.get_level_values("datetime")[keep])[0]
-    x = fillna(norm(data.x[keep]))
+    x = fillna(norm(data.x[keep])) if isinstance(data.x, np.ndarray) else _normalized_file(data.x, keep, norm)
     return TrainingSet(x=x, y=cs_rank_norm(data.y[keep], day), day=day)
+
+
+def _normalized_file(x: RowFile, keep: np.ndarray, norm: RobustZScoreNorm) -> RowFile:
+    """fillna(norm(x[keep])) of a RowFile, block by block, into a RowFile beside it."""
+    out = RowFile.create(x.path.with_suffix(".learn.f32"), int(keep.sum()), x.columns)
+    written = 0
+    for start, stop in x.blocks():
+        block = fillna(norm(x.read(start, stop)[keep[start:stop]]))
+        out.write(written, block)
+        written += len(block)
+    return out
 
 
 def _first_on_or_after(calendar: pd.DatetimeIndex, day: pd.Timestamp) -> int:

@@ -1,8 +1,9 @@
 """Training loop for KRNN with Qlib's semantics: Adam on masked MSE, gradient values clipped at 3,
 early stopping on the validation metric and the best epoch's weights restored.
 
-Unlike Qlib, the training set lives on the device as one float32 tensor, every row is used each
-epoch (the last partial batch too), and a seed makes a CPU run reproducible bit for bit.
+Unlike Qlib, the training set lives on the device as one float32 tensor (on the CPU, a set in a
+RowFile stays on disk and each batch reads its rows), every row is used each epoch (the last partial
+batch too), and a seed makes a CPU run reproducible bit for bit.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from krnn_core.features.row_file import RowFile
 from krnn_core.model.config import KRNNConfig, TrainerConfig
 from krnn_core.model.krnn import KRNN
 from krnn_core.model.metrics import masked_mse, mean_daily_ic
@@ -27,7 +29,7 @@ EVAL_BATCH = 8192
 class TrainingSet:
     """Normalized Alpha360 rows with their CSRankNorm label and day id."""
 
-    x: np.ndarray  # (n, 360) float32, normalized and NaN-free
+    x: np.ndarray | RowFile  # (n, 360) float32, normalized and NaN-free
     y: np.ndarray  # (n,) float32, may hold NaN
     day: np.ndarray  # (n,) int, groups rows into days for the daily IC
 
@@ -64,11 +66,12 @@ def _autocast(device: torch.device, amp: bool) -> torch.autocast:
 
 
 @torch.no_grad()
-def _predict_tensor(model: KRNN, x: torch.Tensor, batch_size: int, amp: bool = False) -> torch.Tensor:
-    """Scores (n,) float32 of rows (n, 360) already on the model's device, in eval mode."""
+def _predict_rows(model: KRNN, x: torch.Tensor | RowFile, batch_size: int, amp: bool = False) -> torch.Tensor:
+    """Scores (n,) float32 of normalized rows (n, 360) resident on the model's device or in a RowFile, in eval mode."""
     model.eval()
-    with _autocast(x.device, amp):
-        return torch.cat([model(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
+    device = next(model.parameters()).device
+    with _autocast(device, amp):
+        return torch.cat([model(_slice(x, i, i + batch_size)).float() for i in range(0, len(x), batch_size)])
 
 
 def predict(model: KRNN, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
@@ -76,44 +79,70 @@ def predict(model: KRNN, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndar
     if len(x) == 0:
         return np.zeros(0, dtype=np.float32)
     device = next(model.parameters()).device
-    return _predict_tensor(model, torch.from_numpy(x).float().to(device), batch_size).cpu().numpy()
+    return _predict_rows(model, torch.from_numpy(x).float().to(device), batch_size).cpu().numpy()
 
 
 def _train_epoch(
     model: KRNN,
     optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
+    x: torch.Tensor | RowFile,
     y: torch.Tensor,
+    labelled: torch.Tensor,
     batch_size: int,
     generator: torch.Generator,
     amp: bool = False,
 ) -> float:
-    """One pass over every row in a fresh random order; returns the mean batch loss, weighted by rows."""
+    """One pass over every labelled row in a fresh random order; returns the mean batch loss, weighted by rows."""
     model.train()
-    order = torch.randperm(len(x), generator=generator).to(x.device)
-    total = torch.zeros((), device=x.device)
-    for i in range(0, len(x), batch_size):  # the last, partial batch is kept
+    order = labelled[torch.randperm(len(labelled), generator=generator).to(labelled.device)]
+    total = torch.zeros((), device=y.device)
+    for i in range(0, len(order), batch_size):  # the last, partial batch is kept
         idx = order[i : i + batch_size]
-        with _autocast(x.device, amp):
-            pred = model(x[idx]).float()  # (batch,): the loss in float32 under autocast too
+        with _autocast(y.device, amp):
+            pred = model(_rows(x, idx)).float()  # (batch,): the loss in float32 under autocast too
         loss = masked_mse(pred, y[idx])
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_value_(model.parameters(), GRAD_CLIP)
         optimizer.step()
         total += loss.detach() * len(idx)  # summed on the device: no host sync per batch
-    return total.item() / len(x)
+    return total.item() / len(order)
 
 
-def _evaluate(model: KRNN, x: torch.Tensor, y: torch.Tensor, day: np.ndarray, amp: bool = False) -> tuple[float, float]:
+def _slice(x: torch.Tensor | RowFile, start: int, stop: int) -> torch.Tensor:
+    """Rows start .. stop - 1 of a resident tensor, or read from the file."""
+    return x[start:stop] if isinstance(x, torch.Tensor) else torch.from_numpy(x.read(start, stop))
+
+
+def _rows(x: torch.Tensor | RowFile, idx: torch.Tensor) -> torch.Tensor:
+    """The rows at idx, gathered on the device, or read from the file into a tensor of PyTorch's own allocation."""
+    if isinstance(x, torch.Tensor):
+        return x[idx]
+    out = torch.empty((len(idx), x.columns), dtype=torch.float32)
+    x.take(idx.numpy(), out.numpy())
+    return out
+
+
+def _evaluate(
+    model: KRNN, x: torch.Tensor | RowFile, y: torch.Tensor, day: np.ndarray, amp: bool = False
+) -> tuple[float, float]:
     """(MSE over the labelled rows, mean daily IC) of the model on one set."""
-    pred = _predict_tensor(model, x, EVAL_BATCH, amp)  # (n,)
+    pred = _predict_rows(model, x, EVAL_BATCH, amp)  # (n,)
     return masked_mse(pred, y).item(), mean_daily_ic(pred.cpu().numpy(), y.cpu().numpy(), day)
 
 
-def _on_device(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """x (n, 360) and y (n,) as float32 tensors resident on the device."""
-    return torch.from_numpy(x).float().to(device), torch.from_numpy(y).float().to(device)
+def _on_device(x: np.ndarray | RowFile, device: torch.device) -> torch.Tensor | RowFile:
+    """Rows (n, 360) as a float32 tensor resident on the device; a RowFile stays on disk when training on the CPU.
+
+    A float32 array on the CPU is used in place (no copy); a RowFile goes to a GPU in blocks."""
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(x).float().to(device)
+    if device.type == "cpu":
+        return x
+    resident = torch.empty(x.shape, dtype=torch.float32, device=device)
+    for start, stop in x.blocks():
+        resident[start:stop] = torch.from_numpy(x.read(start, stop)).to(device)
+    return resident
 
 
 def _setup(model_config: KRNNConfig, cfg: TrainerConfig) -> tuple[KRNN, torch.optim.Optimizer, torch.Generator, int]:
@@ -142,16 +171,16 @@ def train_krnn(
     model, optimizer, generator, seed = _setup(model_config, cfg)
     device = next(model.parameters()).device
     log(f"training on {device}, seed {seed}, {len(train.x)} train rows, {len(valid.x)} valid rows")
-    # A row without a label adds nothing to the masked loss; dropping it keeps every batch's loss defined.
-    labelled = ~np.isnan(train.y)
-    x_train, y_train = _on_device(train.x[labelled], train.y[labelled], device)
-    x_valid, y_valid = _on_device(valid.x, valid.y, device)
+    # A row without a label adds nothing to the masked loss; leaving it out keeps every batch's loss defined.
+    labelled = torch.from_numpy(np.flatnonzero(~np.isnan(train.y))).to(device)
+    x_train, y_train = _on_device(train.x, device), torch.from_numpy(train.y).float().to(device)
+    x_valid, y_valid = _on_device(valid.x, device), torch.from_numpy(valid.y).float().to(device)
 
     history: list[dict[str, float]] = []
     best_score, best_epoch, best_state, waited = -np.inf, -1, None, 0
     for epoch in range(cfg.n_epochs):
         start = time.perf_counter()
-        train_loss = _train_epoch(model, optimizer, x_train, y_train, cfg.batch_size, generator, cfg.amp)
+        train_loss = _train_epoch(model, optimizer, x_train, y_train, labelled, cfg.batch_size, generator, cfg.amp)
         valid_loss, valid_ic = _evaluate(model, x_valid, y_valid, valid.day, cfg.amp)
         row = {"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss, "valid_ic": valid_ic}
         history.append({**row, "seconds": time.perf_counter() - start})

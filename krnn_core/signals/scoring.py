@@ -13,7 +13,7 @@ from krnn_core.data import qlib_store
 from krnn_core.data.market_checks import ProblemsByDay, listed_members
 from krnn_core.features.alpha360 import ALPHA360_COLUMNS, FIELDS, MarketPanel, load_panel
 from krnn_core.features.processors import fillna
-from krnn_core.features.store import read_features
+from krnn_core.features.store import FeatureMatrix, iter_features
 from krnn_core.tables import MODEL_VERSIONS_TABLE, SIGNALS_TABLE
 from krnn_core.warehouse import read_indexed, replace_rows
 
@@ -31,26 +31,38 @@ _QUOTED = 5  # rows quoted per problem; the count says how many there are
 
 
 def score_days(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Scores of every trading day in [start, end] from the version trained before each day."""
+    """Scores of every trading day in [start, end] from the version trained before each day.
+
+    The features are read a chunk of days at a time, so a long range never holds all of them."""
+    models: dict[str, LoadedModel] = {}
+    frames = [frame for data in iter_features(con, start, end) for frame in _scored_chunk(con, data, models)]
+    if not frames:
+        raise ValueError(f"no alpha360_features stored for {start.date()}..{end.date()}: materialize them first")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _scored_chunk(
+    con: duckdb.DuckDBPyConnection, data: FeatureMatrix, models: dict[str, LoadedModel]
+) -> list[pd.DataFrame]:
+    """One ranked frame per day of the chunk; `models` caches the versions loaded so far."""
     # the model's modules import torch (1-3 s): only a run that scores pays for it, not every process
     # that loads the code location (a backfill's run, the checks, the CLI)
     from krnn_core.model.versions import model_version_for
 
-    data = read_features(con, start, end)
     days = data.index.get_level_values("datetime")
-    if len(days) == 0:
-        raise ValueError(f"no alpha360_features stored for {start.date()}..{end.date()}: materialize them first")
     # a suspended instrument has no bar today (CLOSE0 = $close/$close is NaN): it gets no score
     traded = np.isfinite(data.x[:, _CLOSE0])
-    frames, models = [], {}
+    frames = []
     for day in days.unique():
         version = model_version_for(con, day.date())
         if version is None:
             raise ValueError(f"no model version whose training labels end before {day.date()}: train krnn_model first")
-        model = models.setdefault(version["model_version"], _load(version))
+        if version["model_version"] not in models:  # setdefault would read and hash the artifact every day
+            models[version["model_version"]] = _load(version)
+        model = models[version["model_version"]]
         rows = (days == day) & traded
         frames.append(_ranked(day, data.index[rows].get_level_values("instrument"), model, data.x[rows], version))
-    return pd.concat(frames, ignore_index=True)
+    return frames
 
 
 def write_signals(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> int:

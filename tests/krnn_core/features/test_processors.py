@@ -9,7 +9,9 @@ import torch
 from qlib.data.dataset.processor import CSRankNorm, DropnaLabel, Fillna
 from qlib.data.dataset.processor import RobustZScoreNorm as QlibRobustZScoreNorm
 
+from krnn_core.features import processors
 from krnn_core.features.processors import RobustZScoreNorm, cs_rank_norm, fillna
+from krnn_core.features.row_file import RowFile
 
 DAYS, NAMES, COLUMNS = 6, 9, 5
 
@@ -85,3 +87,18 @@ def test_norm_refuses_other_width() -> None:
     norm = RobustZScoreNorm.fit(np.ones((4, 3)))
     with pytest.raises(ValueError, match="3 columns"):
         norm(np.ones((4, 2)))
+
+
+@pytest.mark.filterwarnings("ignore:All-NaN slice encountered")
+def test_fit_a_few_columns_at_a_time_and_from_a_row_file_equals_the_whole_fit(tmp_path, monkeypatch) -> None:
+    x = np.random.default_rng(1).standard_t(df=3, size=(700, 40)).astype(np.float32)  # > 600 rows: numpy's 1-d path
+    x[np.random.default_rng(2).random(x.shape) < 0.2] = np.nan
+    x[:, 7] = np.nan  # a column without any value
+    whole = RobustZScoreNorm.fit(x)
+    on_disk = RowFile.create(tmp_path / "x.f32", *x.shape)
+    on_disk.write(0, x)
+    monkeypatch.setattr(processors, "FIT_VALUES", 700 * 3)  # three columns at a time
+    for blocked in (RobustZScoreNorm.fit(x), RobustZScoreNorm.fit(on_disk)):
+        assert blocked.median.tobytes() == whole.median.tobytes()
+        assert blocked.scale.tobytes() == whole.scale.tobytes()
+    assert np.isnan(whole.median[7]) and np.isfinite(np.delete(whole.median, 7)).all()

@@ -1,12 +1,25 @@
 """The DuckDB feature store: incremental days equal a range, writes are atomic, the layout reads by name."""
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from krnn_core.data import qlib_store
 from krnn_core.data.synthetic import SyntheticMarket, write_market
-from krnn_core.features.alpha360 import ALPHA360_COLUMNS, LAGS, alpha360_block, load_panel
-from krnn_core.features.store import FEATURES_TABLE, materialize_features, read_features, write_features
+from krnn_core.features import alpha360, store
+from krnn_core.features.alpha360 import ALPHA360_COLUMNS, LABEL_COLUMN, LAGS, alpha360_block, load_panel
+from krnn_core.features.store import (
+    FEATURES_TABLE,
+    LABELS_TABLE,
+    features_to_file,
+    iter_features,
+    materialize_features,
+    materialize_labels,
+    read_features,
+    write_features,
+)
 from krnn_core.warehouse import connect
 
 MARKET = SyntheticMarket(seed=5, start="2022-01-04", n_instruments=30, n_members=20)
@@ -64,14 +77,16 @@ def test_a_failure_after_the_first_chunk_keeps_the_previous_rows(folder, con):
     np.testing.assert_array_equal(after.x, before.x)
 
 
-def test_writes_leave_the_database_compression_setting_as_they_found_it(folder, con):
-    setting = "SELECT current_setting('force_compression')"
+def test_writes_leave_the_database_compression_and_memory_settings_as_they_found_them(folder, con):
+    settings = "SELECT current_setting('force_compression'), current_setting('memory_limit')"
     con.execute("SET force_compression = 'rle'")
+    con.execute("SET memory_limit = '3.0 GiB'")
     materialize_features(con, folder, "csi300", START, END)
-    assert con.execute(setting).fetchone()[0] == "rle"
+    materialize_labels(con, folder, "csi300", START, END)
+    assert con.execute(settings).fetchone() == ("rle", "3.0 GiB")
     with pytest.raises(OSError, match="disk full"):
         write_features(con, _chunks_then_failure(folder), START, END)
-    assert con.execute(setting).fetchone()[0] == "rle"
+    assert con.execute(settings).fetchone() == ("rle", "3.0 GiB")
 
 
 def test_values_read_by_qlib_name_and_in_the_long_view_equal_the_array(folder, con):
@@ -90,3 +105,55 @@ def test_values_read_by_qlib_name_and_in_the_long_view_equal_the_array(folder, c
     assert by_name == pytest.approx((stored.x[0, open0], stored.x[0, volume59]))
     assert long == pytest.approx(stored.x[0, open0])
     assert stored.x[0, open0] != 1.0  # a real ratio, not the close itself
+
+
+def _stored(con) -> dict:
+    """Both tables as stored, in storage order, with NULL and NaN told apart."""
+    features = con.execute(f"SELECT datetime, instrument, x FROM {FEATURES_TABLE}").fetchnumpy()
+    labels = con.execute(f"SELECT datetime, instrument, {LABEL_COLUMN} FROM {LABELS_TABLE}").df()
+    return {
+        "keys": (features["datetime"].tolist(), features["instrument"].tolist()),
+        "x": np.stack(features["x"]).astype(np.float32).tobytes(),
+        "labels": labels,
+        "null_labels": labels[LABEL_COLUMN].isna().sum(),
+        "nan_labels": con.execute(f"SELECT count(*) FROM {LABELS_TABLE} WHERE isnan({LABEL_COLUMN})").fetchone()[0],
+    }
+
+
+def test_a_range_computed_in_many_day_blocks_stores_the_same_rows_as_in_one(folder, tmp_path, monkeypatch):
+    with connect(tmp_path / "one.duckdb") as con:
+        materialize_features(con, folder, "csi300", START, END)
+        materialize_labels(con, folder, "csi300", START, END)
+        whole = _stored(con)
+    blocks = []
+    names = len(qlib_store.read_instruments(folder, "csi300"))
+    # blocks of 2 days of features (with their 59-day history) and 59 days of labels (with 2 days after)
+    monkeypatch.setattr(alpha360, "_PANEL_VALUES", names * 6 * 61)
+    monkeypatch.setattr(
+        alpha360, "load_panel", lambda *args, **kwargs: blocks.append(load_panel(*args, **kwargs)) or blocks[-1]
+    )
+    with connect(tmp_path / "blocks.duckdb") as con:
+        materialize_features(con, folder, "csi300", START, END)
+        materialize_labels(con, folder, "csi300", START, END)
+        chunked = _stored(con)
+    assert len(blocks) > 10 and max(block.values.size for block in blocks) <= alpha360._PANEL_VALUES
+    assert chunked["keys"] == whole["keys"] and len(whole["keys"][0]) > 0
+    assert chunked["x"] == whole["x"]
+    pd.testing.assert_frame_equal(chunked["labels"], whole["labels"])
+    assert whole["null_labels"] > 0 and whole["nan_labels"] == 0  # a missing label is NULL, as it always was
+
+
+def test_features_read_in_chunks_and_into_a_file_equal_one_read(folder, con, tmp_path, monkeypatch):
+    materialize_features(con, folder, "csi300", START, END)
+    materialize_labels(con, folder, "csi300", START, END)
+    whole = read_features(con, START, END, with_labels=True)
+    monkeypatch.setattr(store, "READ_CHUNK_ROWS", 100)
+    chunks = list(iter_features(con, START, END, with_labels=True))
+    days = [chunk.index.get_level_values("datetime") for chunk in chunks]
+    assert len(chunks) > 5 and all(a[-1] < b[0] for a, b in pairwise(days))  # whole days, in order
+    np.testing.assert_array_equal(np.concatenate([chunk.x for chunk in chunks]), whole.x)
+    on_disk = features_to_file(con, START, END, tmp_path / "x.f32")
+    assert on_disk.index.equals(whole.index)
+    np.testing.assert_array_equal(on_disk.x.read(0, len(on_disk.x)), whole.x)
+    np.testing.assert_array_equal(on_disk.y, whole.y)
+    assert np.isnan(whole.y).any() and np.isnan(whole.x).any()

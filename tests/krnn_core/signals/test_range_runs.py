@@ -15,11 +15,13 @@ import pytest
 import torch
 
 from krnn_core.data import qlib_store
+from krnn_core.features import store
 from krnn_core.features.alpha360 import FIELDS, LABEL_HORIZON
 from krnn_core.features.processors import RobustZScoreNorm
 from krnn_core.features.store import materialize_features, materialize_labels, read_features, read_labels
 from krnn_core.model.krnn import KRNN, KRNNConfig
-from krnn_core.model.versions import record_model_version, save_artifact
+from krnn_core.model.versions import load_artifact, record_model_version, save_artifact
+from krnn_core.signals import scoring
 from krnn_core.signals.scoring import read_signals, score_days, signal_universe_problems, write_signals
 
 CALENDAR = pd.bdate_range("2023-01-02", periods=140)
@@ -159,6 +161,19 @@ def test_a_range_run_writes_exactly_the_rows_of_its_days_run_one_by_one(market):
     for first, last in crafted + drawn:
         _run(con, folder, first, last)  # rewrites its days: the warehouse must stay as day by day
         _assert_same(_tables(con), daily, f"after the range run {CALENDAR[first].date()}..{CALENDAR[last].date()}")
+
+
+def test_a_range_scored_a_few_days_at_a_time_equals_the_daily_signals_and_loads_its_model_once(market, monkeypatch):
+    _, con = market
+    daily = _tables(con)["signals"]
+    loaded = []
+    monkeypatch.setattr(scoring, "load_artifact", lambda *args: loaded.append(args) or load_artifact(*args))
+    monkeypatch.setattr(store, "READ_CHUNK_ROWS", 40)  # about 6 of the 140 days a chunk
+    frame = score_days(con, CALENDAR[0], CALENDAR[-1])
+    frame["datetime"] = frame["datetime"].astype(daily["datetime"].dtype)
+    got = frame.sort_values(["datetime", "instrument"], ignore_index=True)[daily.columns]
+    pd.testing.assert_frame_equal(got, daily)
+    assert len(loaded) == 1  # one version serves every day: its artifact is read and hashed once
 
 
 def test_the_universe_check_passes_on_day_by_day_signals(market):
