@@ -90,13 +90,14 @@ class SyntheticSourceConfig(_Strict):
     skip_largest: int = Field(0, ge=0)
     signal_strength: float | None = Field(None, gt=0)
 
-    @field_validator("n_members")
-    @classmethod
-    def _index_fits_the_pool(cls, n_members: int, info: ValidationInfo) -> int:
-        pool, skipped = info.data.get("n_instruments"), info.data.get("skip_largest", 0)
-        if pool is not None and skipped + n_members > pool:
-            raise ValueError(f"skip_largest {skipped} + n_members {n_members} is more than n_instruments {pool}")
-        return n_members
+    @model_validator(mode="after")
+    def _index_fits_the_pool(self) -> SyntheticSourceConfig:
+        if self.skip_largest + self.n_members > self.n_instruments:
+            raise ValueError(
+                f"skip_largest {self.skip_largest} + n_members {self.n_members} is more than "
+                f"n_instruments {self.n_instruments}"
+            )
+        return self
 
 
 class QlibFolderSourceConfig(_Strict):
