@@ -89,12 +89,15 @@ def _alert_after(instance: dg.DagsterInstance, run: dg.DagsterRun, config_file: 
 
 def _schedule_tick(location: dg.Definitions, instance: dg.DagsterInstance, day: pd.Timestamp) -> list[dg.RunRequest]:
     """What the daily schedule requests at 18:00 Shanghai on `day`."""
-    context = dg.build_schedule_context(
+    # the context opens its own instance from `instance`'s ref: closed with it, or the next repository built
+    # would find Dagster's storage of a closed instance
+    with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=(day + pd.Timedelta(hours=18)).tz_localize("Asia/Shanghai"),
         repository_def=location.get_repository_def(),
-    )
-    return location.resolve_schedule_def(NAMES.named("daily_signals_schedule")).evaluate_tick(context).run_requests
+    ) as context:
+        schedule = location.resolve_schedule_def(NAMES.named("daily_signals_schedule"))
+        return schedule.evaluate_tick(context).run_requests
 
 
 @pytest.mark.parametrize("case", BROKEN_FEEDS)
@@ -104,7 +107,7 @@ def test_a_broken_feed_fails_only_its_refresh_run_and_raises_an_alert(case, tmp_
     _break(tmp_path / "csv", name, data)
     location = build_definitions(load_config(config_file))
     dg.Definitions.validate_loadable(location)
-    with dg.DagsterInstance.ephemeral() as instance:
+    with dg.DagsterInstance.local_temp() as instance:  # the schedule reads its runs: it needs an instance with a ref
         day = str(DAYS[5].date())
         result = location.resolve_job_def(NAMES.named("daily_signals_job")).execute_in_process(
             partition_key=day, instance=instance, raise_on_error=False
@@ -160,7 +163,8 @@ def test_the_workspace_lists_each_markets_assets_under_its_own_keys():
     assert result.returncode == 0, result.stderr
     # Dagster keeps one location's asset of a key that two define, and only warns
     assert "in multiple code locations" not in result.stderr
-    nodes = json.loads(result.stdout)["data"]["assetNodes"]
+    (answer,) = [line for line in result.stdout.splitlines() if line.startswith("{")]  # among the code servers' logs
+    nodes = json.loads(answer)["data"]["assetNodes"]
     listed = {(node["repository"]["location"]["name"], "/".join(node["assetKey"]["path"])) for node in nodes}
     stages = ("qlib_market_data", "alpha360_features", "alpha360_labels", "krnn_model", "signals")
     stages += ("ic_report", "backtest_report")

@@ -33,10 +33,14 @@ def _freshness_checks(defs: dg.Definitions) -> list[str]:
 
 
 def _tick(defs: dg.Definitions, when: dt.datetime) -> dg.SensorResult:
-    with dg.DagsterInstance.ephemeral() as instance:
-        context = dg.build_schedule_context(
+    # the schedule reads its runs: an ephemeral instance has no ref to hand it; the context opens its own, so it is
+    # closed with it, or Dagster's next repository would find its storage gone
+    with (
+        dg.DagsterInstance.local_temp() as instance,
+        dg.build_schedule_context(
             instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
-        )
+        ) as context,
+    ):
         return defs.resolve_schedule_def(SCHEDULE).evaluate_tick(context)
 
 
