@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from assets.names import LocationNames
 from assets.placement import ON_GPU_NODE
 from assets.resources import Pipeline
 from krnn_core.config import segments
@@ -34,18 +35,19 @@ def krnn_model(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.Mate
     return dg.MaterializeResult(metadata=_metadata(row))
 
 
-def build_krnn_model(retraining_periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_krnn_model(retraining_periods: dg.PartitionsDefinition, names: LocationNames) -> dg.AssetsDefinition:
     """The model asset over the code location's retraining periods."""
     return dg.asset(
+        key=names.key("krnn_model"),
         partitions_def=retraining_periods,
         deps=[
-            dg.AssetDep("alpha360_features", partition_mapping=_HISTORY),
-            dg.AssetDep("alpha360_labels", partition_mapping=_HISTORY),
+            dg.AssetDep(names.key("alpha360_features"), partition_mapping=_HISTORY),
+            dg.AssetDep(names.key("alpha360_labels"), partition_mapping=_HISTORY),
         ],
-        pool="gpu",
+        pool="gpu",  # every market's: the machine's one device
         op_tags=ON_GPU_NODE,
         kinds={"pytorch"},
-        group_name="model",
+        group_name=names.named("model"),
     )(krnn_model)
 
 

@@ -94,9 +94,12 @@ def launch(workspace: Path, env: dict[str, str], job: str, tags: dict[str, str])
     The run gets the job's run config for its partitions, as the schedule's and the backfill's runs do
     (`dagster job launch` alone would give none).
     """
+    from assets.names import LocationNames
+    from krnn_core.config import load_config
     from krnn_signals.jobs import QUIET_CONSOLE  # the trading-day jobs' config: the same for every partition
 
     run_id = str(uuid.uuid4())
+    job = LocationNames.of(load_config(env["KRNN_CONFIG"])).named(job)  # as the code location names it
     command = [DAGSTER, "job", "launch", "-w", str(workspace), "-j", job, "--tags", json.dumps(tags)]
     command += ["--config-json", json.dumps(QUIET_CONSOLE)]
     done = subprocess.run([*command, "--run-id", run_id], env=env, cwd=ROOT, capture_output=True, text=True)

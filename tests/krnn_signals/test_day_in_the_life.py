@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from assets.names import LocationNames
 from krnn_core.signals import queries
 from krnn_core.signals.read_snapshot import open_snapshot
 
@@ -53,7 +54,9 @@ CONFIG = {
 }
 # the project's instance, with sensors and schedules evaluated on threads so one waits for none of the others
 INSTANCE_SETTINGS = {"sensors": {"use_threads": True, "num_workers": 4}, "schedules": {"use_threads": True}}
-BY_SENSOR = {"dagster/sensor_name": "after_daily_signals"}
+NAMES = LocationNames("csi300")  # CONFIG names no market: the default one's
+DAILY_JOB, REPORTS_JOB, MODEL_JOB = (NAMES.named(job) for job in ("daily_signals_job", "reports_job", "krnn_model_job"))
+BY_SENSOR = {"dagster/sensor_name": NAMES.named("after_daily_signals")}
 # for each awaited run, from the moment the daemon starts: generous, as the machine may be shared
 TIMEOUT_S = 480
 
@@ -68,13 +71,13 @@ def test_a_trading_day_run_by_the_daemon(tmp_path):
 
     _append_rows(tmp_path / "csv", GOOD_DAY)
     with dg.DagsterInstance.from_config(str(home)) as instance, _daemon(tmp_path, env | _clock(GOOD_DAY)) as wait:
-        daily = wait(lambda: _run(instance, "daily_signals_job", _day(GOOD_DAY)), "the schedule's run of the good day")
+        daily = wait(lambda: _run(instance, DAILY_JOB, _day(GOOD_DAY)), "the schedule's run of the good day")
         assert daily.status == dg.DagsterRunStatus.SUCCESS, f"daily run {daily.run_id} of {GOOD_DAY}: {daily.status}"
-        reports = wait(lambda: _run(instance, "reports_job", BY_SENSOR), "the sensor's reports_job run")
-        model = wait(lambda: _run(instance, "krnn_model_job", BY_SENSOR), "the sensor's krnn_model_job run")
+        reports = wait(lambda: _run(instance, REPORTS_JOB, BY_SENSOR), "the sensor's reports_job run")
+        model = wait(lambda: _run(instance, MODEL_JOB, BY_SENSOR), "the sensor's krnn_model_job run")
         assert (reports.status, model.status) == (dg.DagsterRunStatus.SUCCESS,) * 2
         evaluations = _check_evaluations(instance, daily.run_id)
-    assert daily.tags["dagster/schedule_name"] == "daily_signals_schedule"
+    assert daily.tags["dagster/schedule_name"] == NAMES.named("daily_signals_schedule")
     assert model.tags["dagster/partition"] == "2024-06-01"  # June's model, trained on May's last day
     daily_checks = {"bars_are_consistent", "no_unexplained_jumps", "universe_is_covered", "signals_cover_universe"}
     daily_checks |= {"signals_are_spread", "model_is_recent"}
@@ -93,9 +96,7 @@ def test_a_trading_day_run_by_the_daemon(tmp_path):
         dg.DagsterInstance.from_config(str(home)) as instance,
         _daemon(tmp_path, env | _clock(BROKEN_DAY)) as wait,
     ):
-        failed = wait(
-            lambda: _run(instance, "daily_signals_job", _day(BROKEN_DAY)), "the schedule's run of the broken day"
-        )
+        failed = wait(lambda: _run(instance, DAILY_JOB, _day(BROKEN_DAY)), "the schedule's run of the broken day")
         assert failed.status == dg.DagsterRunStatus.FAILURE, f"run {failed.run_id} of {BROKEN_DAY}: {failed.status}"
         alert = wait(lambda: _alert(tmp_path, failed.run_id), "the run_failure_alerts sensor's alert")
     assert str(tmp_path / "csv" / BROKEN_FILE) in alert and "close 'twelve' is not a number" in alert

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 import yaml
 
+from assets.names import LocationNames
 from krnn_core.config import load_config, warehouse_location
 from krnn_core.signals.queries import signal_days, top_signals
 from krnn_core.signals.read_snapshot import open_snapshot
@@ -60,11 +61,12 @@ def test_the_chain_runs_on_the_postgres_instance_and_writes_the_ducklake(postgre
     assert (queue.max_concurrent_runs, queue.tag_concurrency_limits) == (4, [{"key": "dagster/backfill", "limit": 2}])
 
     runs = postgres.execute("dagster", "SELECT pipeline_name, status FROM runs ORDER BY create_timestamp")
-    assert runs == [(job, "SUCCESS") for job in ("market_data_job", "krnn_model_job", "signals_job", "reports_job")]
+    jobs = ("market_data_job", "krnn_model_job", "signals_job", "reports_job")
+    assert runs == [(LocationNames.of(config).named(job), "SUCCESS") for job in jobs]
     materialized = postgres.execute(
         "dagster", "SELECT DISTINCT asset_key FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
     )
-    assert sorted(json.loads(key)[0] for (key,) in materialized) == ASSETS
+    assert sorted(json.loads(key)[-1] for (key,) in materialized) == ASSETS
     checks = postgres.execute(
         "dagster",
         "SELECT check_name, execution_status, count(*) FROM asset_check_executions "

@@ -3,12 +3,18 @@
 import subprocess
 import sys
 
-from krnn_signals.definitions import defs
+from assets.names import LocationNames
+from krnn_signals.definitions import CONFIG, defs
 from tests.fixtures import REPO_ROOT
 
 
 def test_trading_day_jobs_run_in_one_process():
-    executors = {job.name: job.executor_def.name for job in defs.resolve_all_job_defs() if job.name != "__ASSET_JOB"}
+    names = LocationNames.of(CONFIG)
+    executors = {
+        job.name.removeprefix(names.named("")): job.executor_def.name
+        for job in defs.resolve_all_job_defs()
+        if job.name != "__ASSET_JOB"
+    }
     assert executors == {
         "market_data_job": "in_process",
         "daily_signals_job": "in_process",
@@ -20,7 +26,9 @@ def test_trading_day_jobs_run_in_one_process():
 
 def test_trading_day_runs_print_no_debug_line_per_partition():
     for name in ("market_data_job", "daily_signals_job", "signals_job"):
-        run_config = defs.resolve_job_def(name).partitioned_config.get_run_config_for_partition_key("2024-06-03")
+        run_config = defs.resolve_job_def(
+            LocationNames.of(CONFIG).named(name)
+        ).partitioned_config.get_run_config_for_partition_key("2024-06-03")
         assert run_config["loggers"]["console"]["config"]["log_level"] == "INFO", name
 
 
