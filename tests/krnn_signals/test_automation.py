@@ -13,7 +13,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 SCHEDULE = defs.resolve_schedule_def("daily_signals_schedule")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def instance():
     with dg.instance_for_test() as instance:
         yield instance

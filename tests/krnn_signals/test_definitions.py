@@ -100,7 +100,7 @@ def test_a_broken_feed_fails_only_its_refresh_run_and_raises_an_alert(case, tmp_
     _break(tmp_path / "csv", name, data)
     location = build_definitions(load_config(config_file))
     dg.Definitions.validate_loadable(location)
-    with dg.DagsterInstance.ephemeral() as instance:
+    with dg.instance_for_test() as instance:  # persistent: the schedule looks up the day's runs in it
         day = str(DAYS[5].date())
         result = location.resolve_job_def("daily_signals_job").execute_in_process(
             partition_key=day, instance=instance, raise_on_error=False

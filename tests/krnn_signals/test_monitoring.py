@@ -30,7 +30,7 @@ def _freshness_checks(defs: dg.Definitions) -> list[str]:
 
 
 def _tick(defs: dg.Definitions, when: dt.datetime) -> dg.SensorResult:
-    with dg.DagsterInstance.ephemeral() as instance:
+    with dg.instance_for_test() as instance:  # persistent: the schedule looks up the day's runs in it
         context = dg.build_schedule_context(
             instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
         )
