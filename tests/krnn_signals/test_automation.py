@@ -15,7 +15,7 @@ NAMES = LocationNames.of(CONFIG)
 SCHEDULE = defs.resolve_schedule_def(NAMES.named("daily_signals_schedule"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def instance():
     with dg.instance_for_test() as instance:
         yield instance
