@@ -47,7 +47,7 @@ def _definitions(config: PipelineConfig) -> dg.Definitions:
     names = LocationNames.of(config)
     trading_days, retraining_periods = build_trading_days(config), build_retraining_periods(config)
     freshness_checks, freshness_sensors = build_freshness(config, names)
-    jobs = build_jobs(names)
+    jobs = build_jobs(names, executor_from_env())
     return dg.Definitions(
         assets=[
             build_qlib_market_data(trading_days, names),
