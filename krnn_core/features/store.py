@@ -176,10 +176,12 @@ def read_features(
     """Features of days [start, end], sorted by (datetime, instrument), optionally with raw labels."""
     label = f", l.{LABEL_COLUMN}" if with_labels else ""
     join = f"LEFT JOIN {LABELS_TABLE} l USING (datetime, instrument)" if with_labels else ""
-    table = con.sql(
+    # con.execute, not con.sql: with parameters, DuckDB 1.5.5's relation took 7.5 s to hand over 44,000 rows
+    # that its query produced in 0.4 s (con.execute: 0.25 s)
+    table = con.execute(
         f"""SELECT f.datetime, f.instrument, f.x{label} FROM {FEATURES_TABLE} f {join}
             WHERE f.datetime BETWEEN $start AND $end ORDER BY f.datetime, f.instrument""",
-        params={"start": start.date(), "end": end.date()},
+        {"start": start.date(), "end": end.date()},
     ).to_arrow_table()
     index = pd.MultiIndex.from_arrays(
         [
