@@ -78,11 +78,11 @@ def materialize_features(
 ) -> int:
     """Compute the Alpha360 rows of days [start, end] from the Qlib folder (and the 59 days before) and store them.
 
-    Read, computed and written a run of whole days at a time (write_blocks), one transaction each, so
+    Read, computed and written a run of whole days at a time (_write_blocks), one transaction each, so
     memory stays bounded whatever the market's size and the range's length."""
     ensure_schema(con)
     rows = 0
-    for (first, last), window in write_blocks(provider_uri, market, start, end):
+    for (first, last), window in _write_blocks(provider_uri, market, start, end):
         panel = load_panel(provider_uri, market, first, last, history=LAGS - 1)
         rows += write_features(con, alpha360_chunks(panel, panel.day_index(first), panel.day_index(last)), *window)
     return rows
@@ -99,14 +99,14 @@ def materialize_labels(
         return LabelsWritten(0)
     ensure_schema(con)
     rows = 0
-    for (block_first, block_last), window in write_blocks(provider_uri, market, calendar[first], calendar[last]):
+    for (block_first, block_last), window in _write_blocks(provider_uri, market, calendar[first], calendar[last]):
         panel = load_panel(provider_uri, market, block_first, block_last, horizon=LABEL_HORIZON)
         labels = labels_block(panel, panel.day_index(block_first), panel.day_index(block_last))
         rows += write_labels(con, labels, *window)
     return LabelsWritten(rows, calendar[first], calendar[last])
 
 
-def write_blocks(
+def _write_blocks(
     provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> Iterator[tuple[tuple[pd.Timestamp, pd.Timestamp], tuple[pd.Timestamp, pd.Timestamp]]]:
     """Runs of trading days of [start, end] of at most WRITE_ROWS rows (one per instrument of the market and
