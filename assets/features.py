@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.names import LocationNames
 from assets.partitions import partition_days, trading_day_asset
 from assets.placement import ON_CPU_NODE
 from assets.resources import Pipeline
@@ -29,13 +30,17 @@ def alpha360_labels(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg
     return dg.MaterializeResult(metadata=metadata)
 
 
-def build_feature_assets(trading_days: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+def build_feature_assets(trading_days: dg.PartitionsDefinition, names: LocationNames) -> list[dg.AssetsDefinition]:
     """alpha360_features and alpha360_labels over the code location's trading days."""
     # both tables are written per trading day from the Qlib folder; a backfill range runs as one pass
     common = dict(
-        deps=["qlib_market_data"], pool="duckdb", kinds={"duckdb"}, group_name="features", op_tags=ON_CPU_NODE
+        deps=[names.key("qlib_market_data")],
+        pool=names.named("duckdb"),  # the market's own warehouse
+        kinds={"duckdb"},
+        group_name=names.named("features"),
+        op_tags=ON_CPU_NODE,
     )
     return [
-        trading_day_asset(alpha360_features, trading_days, **common),
-        trading_day_asset(alpha360_labels, trading_days, **common),
+        trading_day_asset(alpha360_features, trading_days, key=names.key("alpha360_features"), **common),
+        trading_day_asset(alpha360_labels, trading_days, key=names.key("alpha360_labels"), **common),
     ]

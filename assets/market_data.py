@@ -3,6 +3,7 @@ and its checks: the market data is sound before features are built."""
 
 import dagster as dg
 
+from assets.names import LocationNames
 from assets.partitions import daily_check_result, partition_days, trading_day_asset
 from assets.resources import Pipeline
 from krnn_core.config import market_source
@@ -53,12 +54,18 @@ def qlib_market_data(context: dg.AssetExecutionContext, pipeline: Pipeline) -> d
     )
 
 
-def build_qlib_market_data(trading_days: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_qlib_market_data(trading_days: dg.PartitionsDefinition, names: LocationNames) -> dg.AssetsDefinition:
     """The refresh asset over the code location's trading days."""
-    return trading_day_asset(qlib_market_data, trading_days, pool="qlib_data", kinds={"qlib"}, group_name="market_data")
+    return trading_day_asset(
+        qlib_market_data,
+        trading_days,
+        key=names.key("qlib_market_data"),
+        pool=names.named("qlib_data"),  # the market's own Qlib folder
+        kinds={"qlib"},
+        group_name=names.named("market_data"),
+    )
 
 
-@dg.asset_check(asset="qlib_market_data", name=CALENDAR_CHECK, blocking=True)
 def calendar_is_valid(pipeline: Pipeline) -> dg.AssetCheckResult:
     """The calendar is strictly increasing, without duplicates or days whose session has not closed."""
     calendar = qlib_store.read_calendar(pipeline.config.qlib_init.provider_uri)
@@ -97,12 +104,14 @@ def universe_is_covered(context: dg.AssetCheckExecutionContext, pipeline: Pipeli
     return daily_check_result(context, problems, dg.AssetCheckSeverity.WARN)
 
 
-def build_market_data_checks(trading_days: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+def build_market_data_checks(
+    trading_days: dg.PartitionsDefinition, names: LocationNames
+) -> list[dg.AssetChecksDefinition]:
     """The market-data checks, the partitioned ones over the code location's trading days."""
-    daily = dict(partitions_def=trading_days)
+    on_market_data, daily = dict(asset=names.key("qlib_market_data")), dict(partitions_def=trading_days)
     return [
-        calendar_is_valid,
-        dg.asset_check(asset="qlib_market_data", name=BARS_CHECK, blocking=True, **daily)(bars_are_consistent),
-        dg.asset_check(asset="qlib_market_data", name=JUMP_CHECK, **daily)(no_unexplained_jumps),
-        dg.asset_check(asset="qlib_market_data", name=UNIVERSE_CHECK, **daily)(universe_is_covered),
+        dg.asset_check(**on_market_data, name=CALENDAR_CHECK, blocking=True)(calendar_is_valid),
+        dg.asset_check(**on_market_data, name=BARS_CHECK, blocking=True, **daily)(bars_are_consistent),
+        dg.asset_check(**on_market_data, name=JUMP_CHECK, **daily)(no_unexplained_jumps),
+        dg.asset_check(**on_market_data, name=UNIVERSE_CHECK, **daily)(universe_is_covered),
     ]

@@ -3,12 +3,11 @@
 import dagster as dg
 import pandas as pd
 
+from assets.names import LocationNames
 from assets.placement import ON_GPU_NODE
 from assets.resources import Pipeline
 from krnn_core.config import segments
 from krnn_core.data import qlib_store
-from krnn_core.model.retraining import load_training_data, rolling_windows, scratch_folder, train_model_version
-from krnn_core.model.versions import record_model_version
 
 # the model reads a rolling window of history that ends before its period (see rolling_windows);
 # Dagster's time-window mappings cannot say "N trading days before" across partition definitions
@@ -17,6 +16,10 @@ _HISTORY = dg.AllPartitionMapping()
 
 def krnn_model(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """A KRNN model version trained on the labels that matured before its retraining period starts."""
+    # torch (1-3 s to import) only in the runs that train, not in every process that loads the code location
+    from krnn_core.model.retraining import load_training_data, rolling_windows, scratch_folder, train_model_version
+    from krnn_core.model.versions import record_model_version
+
     config = pipeline.config
     calendar = qlib_store.read_calendar(config.qlib_init.provider_uri, future=True)
     windows = rolling_windows(calendar, pd.Timestamp(context.partition_key), segments(config), config.rolling.rtype)
@@ -32,18 +35,19 @@ def krnn_model(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.Mate
     return dg.MaterializeResult(metadata=_metadata(row))
 
 
-def build_krnn_model(retraining_periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_krnn_model(retraining_periods: dg.PartitionsDefinition, names: LocationNames) -> dg.AssetsDefinition:
     """The model asset over the code location's retraining periods."""
     return dg.asset(
+        key=names.key("krnn_model"),
         partitions_def=retraining_periods,
         deps=[
-            dg.AssetDep("alpha360_features", partition_mapping=_HISTORY),
-            dg.AssetDep("alpha360_labels", partition_mapping=_HISTORY),
+            dg.AssetDep(names.key("alpha360_features"), partition_mapping=_HISTORY),
+            dg.AssetDep(names.key("alpha360_labels"), partition_mapping=_HISTORY),
         ],
-        pool="gpu",
+        pool="gpu",  # every market's: the machine's one device
         op_tags=ON_GPU_NODE,
         kinds={"pytorch"},
-        group_name="model",
+        group_name=names.named("model"),
     )(krnn_model)
 
 

@@ -7,6 +7,7 @@ The UI shows each report's figures as numbers it can plot over materializations,
 import dagster as dg
 import pandas as pd
 
+from assets.names import LocationNames
 from assets.resources import Pipeline
 from krnn_core.config import backtest_config, report_bounds
 from krnn_core.reports.report_tables import signal_window, write_backtest_report, write_ic_report
@@ -32,7 +33,6 @@ def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
     return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
 
 
-@dg.asset(deps=["signals", "alpha360_labels"], pool="duckdb", kinds={"duckdb"}, group_name="reports")
 def ic_report(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """IC / Rank IC per day with rolling means, ICIR, IC decay, quantile returns and top-k turnover."""
     topk = backtest_config(pipeline.config).topk
@@ -48,7 +48,6 @@ def ic_report(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.Mater
     )
 
 
-@dg.asset_check(asset="ic_report", name=IC_DRIFT_CHECK)
 def rank_ic_holds_up(pipeline: Pipeline) -> dg.AssetCheckResult:
     """The rolling 20-day Rank IC stays above the floor; below it the model may have stopped working."""
     floor = pipeline.config.monitoring.rank_ic_floor
@@ -62,7 +61,6 @@ def rank_ic_holds_up(pipeline: Pipeline) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset(deps=["signals"], pool="duckdb", kinds={"qlib", "duckdb"}, group_name="reports")
 def backtest_report(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
     """Qlib's TopkDropout backtest of the signals against the benchmark, with trading costs."""
     config = pipeline.config
@@ -77,3 +75,24 @@ def backtest_report(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg
             "excess_return": _table(backtest_table(summary)),
         }
     )
+
+
+def build_report_assets(names: LocationNames) -> list[dg.AssetsDefinition]:
+    """ic_report and backtest_report of the code location's signals."""
+    common = dict(pool=names.named("duckdb"), group_name=names.named("reports"))
+    return [
+        dg.asset(
+            key=names.key("ic_report"),
+            deps=[names.key("signals"), names.key("alpha360_labels")],
+            kinds={"duckdb"},
+            **common,
+        )(ic_report),
+        dg.asset(key=names.key("backtest_report"), deps=[names.key("signals")], kinds={"qlib", "duckdb"}, **common)(
+            backtest_report
+        ),
+    ]
+
+
+def build_report_checks(names: LocationNames) -> list[dg.AssetChecksDefinition]:
+    """The check on the code location's IC report."""
+    return [dg.asset_check(asset=names.key("ic_report"), name=IC_DRIFT_CHECK)(rank_ic_holds_up)]

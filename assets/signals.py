@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.names import LocationNames
 from assets.partitions import daily_check_result, partition_days, trading_day_asset
 from assets.placement import ON_CPU_NODE
 from assets.resources import Pipeline
@@ -40,15 +41,16 @@ def signals(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.Materia
     )
 
 
-def build_signals(trading_days: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_signals(trading_days: dg.PartitionsDefinition, names: LocationNames) -> dg.AssetsDefinition:
     """The signals asset over the code location's trading days."""
     return trading_day_asset(
         signals,
         trading_days,
-        deps=["alpha360_features", "krnn_model"],
-        pool="duckdb",
+        key=names.key("signals"),
+        deps=[names.key("alpha360_features"), names.key("krnn_model")],
+        pool=names.named("duckdb"),
         kinds={"duckdb"},
-        group_name="signals",
+        group_name=names.named("signals"),
         op_tags=ON_CPU_NODE,
     )
 
@@ -85,11 +87,11 @@ def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) 
     return daily_check_result(context, model_age_problems(stats, limit), dg.AssetCheckSeverity.WARN, limit_days=limit)
 
 
-def build_signal_checks(trading_days: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+def build_signal_checks(trading_days: dg.PartitionsDefinition, names: LocationNames) -> list[dg.AssetChecksDefinition]:
     """The checks on each day's signals over the code location's trading days."""
-    daily = dict(partitions_def=trading_days)
+    daily = dict(asset=names.key("signals"), partitions_def=trading_days)
     return [
-        dg.asset_check(asset="signals", name=COVERAGE_CHECK, blocking=True, **daily)(signals_cover_universe),
-        dg.asset_check(asset="signals", name=SPREAD_CHECK, blocking=True, **daily)(signals_are_spread),
-        dg.asset_check(asset="signals", name=MODEL_AGE_CHECK, **daily)(model_is_recent),
+        dg.asset_check(name=COVERAGE_CHECK, blocking=True, **daily)(signals_cover_universe),
+        dg.asset_check(name=SPREAD_CHECK, blocking=True, **daily)(signals_are_spread),
+        dg.asset_check(name=MODEL_AGE_CHECK, **daily)(model_is_recent),
     ]

@@ -32,7 +32,8 @@ from krnn_core.model.config import KRNNConfig, TrainerConfig
 from krnn_core.reports.backtest import BacktestConfig, ExchangeConfig
 from krnn_core.warehouse import DuckLake
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIGS / "default.yaml"
 CONFIG_ENV = "KRNN_CONFIG"
 
 
@@ -86,7 +87,18 @@ class SyntheticSourceConfig(_Strict):
     seed: int = 7
     n_instruments: int = Field(360, ge=10)
     n_members: int = Field(300, ge=5)
+    # the index leaves out the largest caps: CSI500 holds the n_members largest after the 300 of CSI300
+    skip_largest: int = Field(0, ge=0)
     signal_strength: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _index_fits_the_pool(self) -> SyntheticSourceConfig:
+        if self.skip_largest + self.n_members > self.n_instruments:
+            raise ValueError(
+                f"skip_largest {self.skip_largest} + n_members {self.n_members} is more than "
+                f"n_instruments {self.n_instruments}"
+            )
+        return self
 
 
 class QlibFolderSourceConfig(_Strict):
@@ -232,7 +244,19 @@ class Monitoring(_Strict):
     min_coverage: float = Field(0.9, ge=0, le=1)  # a day with fewer index members with a bar than this warns
 
 
+def _location_name(name: str) -> str:
+    """`name` if Dagster takes it as an asset key prefix, a group, job and pool name."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+        raise ValueError(
+            f"{name!r} cannot name the code location (by default the market names it): it prefixes its asset keys "
+            f"({name}/signals), groups and jobs: letters, digits and underscores, starting with a letter"
+        )
+    return name
+
+
 class PipelineConfig(_Strict):
+    # the code location's name, the market's by default: two markets' locations in one workspace differ by it
+    name: Annotated[str, AfterValidator(_location_name)]
     qlib_init: QlibInit
     source: Source
     market: str = "csi300"
@@ -250,6 +274,13 @@ class PipelineConfig(_Strict):
     rolling: Rolling = Rolling()
     port_analysis_config: PortAnalysis = PortAnalysis()
     monitoring: Monitoring = Monitoring()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_by_the_market(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "name" not in raw:
+            return {**raw, "name": raw.get("market", cls.model_fields["market"].default)}
+        return raw
 
     @model_validator(mode="after")
     def _one_warehouse(self) -> PipelineConfig:
@@ -338,6 +369,7 @@ def synthetic_market(config: PipelineConfig) -> SyntheticMarket:
         start=str(config.start_time),
         n_instruments=source.n_instruments,
         n_members=source.n_members,
+        skip_largest=source.skip_largest,
         market=config.market,
         benchmark=config.benchmark,
         **extra,

@@ -1,71 +1,8 @@
-"""The Dagster code location of krnn-signals: every definition built from one config, loaded once."""
+"""The default code location: the market of $KRNN_CONFIG, else configs/default.yaml, loaded once; what `make demo`,
+`make serve CONFIG=...` and the CLI run on. Other markets' locations are krnn_signals.markets'."""
 
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from krnn_core.config import load_config
+from krnn_signals.code_location import build_definitions
 
-import dagster as dg
-
-from assets.features import build_feature_assets
-from assets.market_data import build_market_data_checks, build_qlib_market_data
-from assets.model import build_krnn_model
-from assets.reports import backtest_report, ic_report, rank_ic_holds_up
-from assets.resources import PipelineResource
-from assets.signals import build_signal_checks, build_signals
-from krnn_core.config import PipelineConfig, load_config
-from krnn_signals.executor import executor_from_env
-from krnn_signals.jobs import daily_signals_job, krnn_model_job, market_data_job, reports_job, signals_job
-from krnn_signals.monitoring import build_freshness, run_failure_alerts
-from krnn_signals.partitions import build_retraining_periods, build_trading_days
-from krnn_signals.schedules import build_daily_signals_schedule
-from krnn_signals.sensors import build_after_daily_signals
-
-
-def build_definitions(config: PipelineConfig) -> dg.Definitions:
-    """Partitions, assets, checks, jobs, schedule and sensors of `config`, handed to every asset as its resource.
-
-    Nothing here reads the source: a broken feed fails its refresh run, and the location still loads.
-    """
-    with _stable_enough_dagster_apis():
-        return _definitions(config)
-
-
-@contextmanager
-def _stable_enough_dagster_apis() -> Iterator[None]:
-    """Dagster's notices that two APIs the pipeline is built on may still change, kept off every import."""
-    # Partitioned checks (preview) and single-run backfills (beta) are the design: a day's checks and a backfill
-    # range in one pass. Their notices tell an operator nothing to do; an upgrade is checked by the tests.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy")
-        warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec")
-        yield
-
-
-def _definitions(config: PipelineConfig) -> dg.Definitions:
-    trading_days, retraining_periods = build_trading_days(config), build_retraining_periods(config)
-    freshness_checks, freshness_sensors = build_freshness(config)
-    return dg.Definitions(
-        assets=[
-            build_qlib_market_data(trading_days),
-            *build_feature_assets(trading_days),
-            build_krnn_model(retraining_periods),
-            build_signals(trading_days),
-            ic_report,
-            backtest_report,
-        ],
-        asset_checks=[
-            *build_market_data_checks(trading_days),
-            *build_signal_checks(trading_days),
-            rank_ic_holds_up,
-            *freshness_checks,
-        ],
-        jobs=[market_data_job, daily_signals_job, signals_job, krnn_model_job, reports_job],
-        schedules=[build_daily_signals_schedule(trading_days, config.schedule_cron)],
-        sensors=[build_after_daily_signals(trading_days, retraining_periods), *freshness_sensors, run_failure_alerts],
-        resources={"pipeline": PipelineResource(config)},
-        executor=executor_from_env(),
-    )
-
-
-CONFIG = load_config()  # $KRNN_CONFIG, else configs/default.yaml; what the demo runs with too
+CONFIG = load_config()
 defs = build_definitions(CONFIG)

@@ -4,6 +4,7 @@ import warnings
 
 import dagster as dg
 
+from assets.names import LocationNames
 from assets.resources import Pipeline
 from krnn_core.alerts import record_alert
 from krnn_core.config import PipelineConfig
@@ -11,12 +12,16 @@ from krnn_core.data.market_data import EXCHANGE_TIMEZONE
 from krnn_signals.sensors import RUN_STATUS_INTERVAL_S
 
 
-@dg.run_failure_sensor(
-    name="run_failure_alerts",
-    minimum_interval_seconds=RUN_STATUS_INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Every failed run of any job: logged, and appended to the DuckDB alerts table with its error.",
-)
+def build_run_failure_alerts(names: LocationNames) -> dg.SensorDefinition:
+    """The sensor that records every failed run of the code location's jobs in its warehouse's `alerts`."""
+    return dg.run_failure_sensor(
+        name=names.named("run_failure_alerts"),
+        minimum_interval_seconds=RUN_STATUS_INTERVAL_S,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Every failed run of any job: logged, and appended to the DuckDB alerts table with its error.",
+    )(run_failure_alerts)
+
+
 def run_failure_alerts(context: dg.RunFailureSensorContext, pipeline: Pipeline) -> None:
     """Log every failed run and append it to the `alerts` table."""
     run = context.dagster_run
@@ -43,7 +48,9 @@ def _failure_message(context: dg.RunFailureSensorContext) -> str:
     return "\n".join([context.failure_event.message or "run failed", *causes])
 
 
-def build_freshness(config: PipelineConfig) -> tuple[list[dg.AssetChecksDefinition], list[dg.SensorDefinition]]:
+def build_freshness(
+    config: PipelineConfig, names: LocationNames
+) -> tuple[list[dg.AssetChecksDefinition], list[dg.SensorDefinition]]:
     """The signals' freshness checks at the configured deadline and the sensor that runs them; none for a finished
     market (`end_time` set), where no day is ever late."""
     if config.end_time:
@@ -53,11 +60,13 @@ def build_freshness(config: PipelineConfig) -> tuple[list[dg.AssetChecksDefiniti
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=dg.SupersessionWarning)
         checks = dg.build_time_partition_freshness_checks(
-            assets=["signals"], deadline_cron=config.monitoring.signals_deadline_cron, timezone=EXCHANGE_TIMEZONE
+            assets=[names.key("signals")],
+            deadline_cron=config.monitoring.signals_deadline_cron,
+            timezone=EXCHANGE_TIMEZONE,
         )
         sensor = dg.build_sensor_for_freshness_checks(
             freshness_checks=checks,
-            name="signals_freshness_sensor",
+            name=names.named("signals_freshness_sensor"),
             default_status=dg.DefaultSensorStatus.RUNNING,
         )
     return list(checks), [sensor]

@@ -3,16 +3,22 @@
 import dagster as dg
 import pandas as pd
 
+from assets.names import LocationNames
 from krnn_core.data.market_data import last_closed_session, market_now
-from krnn_signals.jobs import daily_signals_job
+from krnn_signals.jobs import AssetJob
 
 # a day whose run failed or was canceled is requested again at the next tick: a cron that ticks more
 # often than daily retries it until the data is fixed
 _RETRIED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
-def build_daily_signals_schedule(trading_days: dg.TimeWindowPartitionsDefinition, cron: str) -> dg.ScheduleDefinition:
-    """The schedule over the code location's trading days, ticking at `cron` in the market's timezone."""
+def build_daily_signals_schedule(
+    trading_days: dg.TimeWindowPartitionsDefinition,
+    cron: str,
+    daily_signals_job: AssetJob,
+    names: LocationNames,
+) -> dg.ScheduleDefinition:
+    """The schedule of the location's daily job over its trading days, ticking at `cron` in the market's timezone."""
 
     # not build_schedule_from_partitioned_job: on a holiday it requests the next trading day's partition,
     # which exists early with end_offset=1 (dagster#33551)
@@ -20,6 +26,7 @@ def build_daily_signals_schedule(trading_days: dg.TimeWindowPartitionsDefinition
     live = dg.DefaultScheduleStatus.RUNNING if trading_days.end is None else dg.DefaultScheduleStatus.STOPPED
 
     @dg.schedule(
+        name=names.named("daily_signals_schedule"),
         job=daily_signals_job,
         cron_schedule=cron,
         execution_timezone=trading_days.timezone,
@@ -34,6 +41,7 @@ def build_daily_signals_schedule(trading_days: dg.TimeWindowPartitionsDefinition
         if day not in trading_days.get_partition_keys(current_time=now.to_pydatetime()):
             return dg.SkipReason(f"{day} is not a trading day")
         statuses = [status for status in dg.DagsterRunStatus if status not in _RETRIED]
+        # by the job's name, the location's own: another market's run of the day is not this market's
         runs = context.instance.get_runs(
             dg.RunsFilter(job_name=daily_signals_job.name, tags={"dagster/partition": day}, statuses=statuses), limit=1
         )

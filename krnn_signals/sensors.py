@@ -1,9 +1,12 @@
 """After each day's signals: refresh the reports, and train the next period's model when a period ends."""
 
+from collections.abc import Mapping
+
 import dagster as dg
 import pandas as pd
 
-from krnn_signals.jobs import daily_signals_job, krnn_model_job, reports_job
+from assets.names import LocationNames
+from krnn_signals.jobs import AssetJob
 
 # seconds between evaluations of the run-status sensors (Dagster's default is 30): reports follow a day, and an
 # alert a failure, within seconds; an evaluation reads only the run events since the last one
@@ -25,19 +28,25 @@ def period_starting_after(
 
 
 def build_after_daily_signals(
-    trading_days: dg.TimeWindowPartitionsDefinition, retraining_periods: dg.TimeWindowPartitionsDefinition
+    trading_days: dg.TimeWindowPartitionsDefinition,
+    retraining_periods: dg.TimeWindowPartitionsDefinition,
+    jobs: Mapping[str, AssetJob],
+    names: LocationNames,
 ) -> dg.SensorDefinition:
-    """The sensor over the code location's trading days and retraining periods."""
+    """The sensor over the code location's jobs (krnn_signals.jobs), trading days and retraining periods."""
+    daily_signals_job, reports_job, krnn_model_job = (
+        jobs[job] for job in ("daily_signals_job", "reports_job", "krnn_model_job")
+    )
 
     @dg.run_status_sensor(
-        name="after_daily_signals",
+        name=names.named("after_daily_signals"),
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[daily_signals_job],
         request_jobs=[reports_job, krnn_model_job],
         minimum_interval_seconds=RUN_STATUS_INTERVAL_S,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="After each successful daily_signals_job run: refresh the reports and, on the last trading day "
-        "of a retraining period, train the next period's model.",
+        description=f"After each successful {daily_signals_job.name} run: refresh the reports and, on the last "
+        "trading day of a retraining period, train the next period's model.",
     )
     def after_daily_signals(context: dg.RunStatusSensorContext) -> list[dg.RunRequest]:
         """Reports follow every successful daily run; the last day of a period also trains the next model."""

@@ -60,6 +60,18 @@ def test_config_path() -> Path:
     return TEST_ROOT / "config.yaml"
 
 
+@pytest.fixture(autouse=True)
+def no_dagster_instance_left_current():
+    """Each test starts without the state storage of another test's Dagster instance current."""
+    # A persistent instance (the `pipeline` fixture's, the schedule's tests') makes its state storage current when
+    # entered and leaves it so when closed (Dagster 1.13.27); once the instance is collected, building any other
+    # repository raises "Attempted to resolve undefined DagsterInstance weakref".
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
 @pytest.fixture(scope="session")
 def dagster_home() -> Path:
     """The Dagster instance that recorded the `pipeline` fixture's runs, as `make demo` records its own."""

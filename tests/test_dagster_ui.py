@@ -2,8 +2,8 @@
 asked through GraphQL and looked at in headless Chromium.
 
 The webserver serves the test market as a finished one (its config plus `end_time`), as `make ui` serves the
-demo's: each check shows each materialized day passed, or failed on exactly the days its rule fails; the runs
-succeeded, in the code location; no day is late.
+demo's, in the default code location beside the workspace's second market: each check shows each materialized day
+passed, or failed on exactly the days its rule fails; the runs succeeded, in the code location; no day is late.
 """
 
 import json
@@ -24,14 +24,17 @@ import pytest
 import yaml
 from playwright.sync_api import Page, sync_playwright
 
+from assets.names import LocationNames
 from krnn_core.data.market_checks import universe_problems
+from krnn_signals.definitions import CONFIG
 from krnn_signals.demo import trading_days_between
 from tests.fixtures import REPO_ROOT
 from tests.krnn_core.reports.test_html import CHROMIUM, CHROMIUM_ARGS
 
 LOCATION, REPOSITORY = "krnn_signals.definitions", "__repository__"
-STARTUP_S = 180  # the webserver, then its code server importing the location: some 20 s on a quiet machine
-CHAIN_JOBS = ["krnn_model_job", "market_data_job", "reports_job", "signals_job"]
+NAMES = LocationNames.of(CONFIG)  # the test config's, served as the default location
+STARTUP_S = 180  # the webserver, then its code servers importing the locations: some 20 s on a quiet machine
+CHAIN_JOBS = [NAMES.named(job) for job in ("krnn_model_job", "market_data_job", "reports_job", "signals_job")]
 CHECKS = {  # every check of the code location; a live feed would add the signals' freshness check
     "qlib_market_data": {"calendar_is_valid", "bars_are_consistent", "no_unexplained_jumps", "universe_is_covered"},
     "signals": {"signals_cover_universe", "signals_are_spread", "model_is_recent"},
@@ -71,7 +74,7 @@ LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { name lo
 
 
 def _wait_until_loaded(url: str, server: subprocess.Popen, log: Path) -> None:
-    """Until the webserver answers with the code location loaded; a clear failure after STARTUP_S or on exit."""
+    """Until the webserver answers with every code location loaded; a clear failure after STARTUP_S or on exit."""
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
         assert server.poll() is None, f"dagster-webserver exited with {server.returncode}:\n{log.read_text()[-3000:]}"
@@ -79,9 +82,9 @@ def _wait_until_loaded(url: str, server: subprocess.Popen, log: Path) -> None:
             entries = graphql(url, LOCATIONS)["workspaceOrError"]["locationEntries"]
         except (urllib.error.URLError, ConnectionError):
             entries = []
-        if entries and entries[0]["loadStatus"] == "LOADED":
-            loaded = entries[0]["locationOrLoadError"]
-            assert loaded["__typename"] == "RepositoryLocation", loaded
+        if entries and all(entry["loadStatus"] == "LOADED" for entry in entries):
+            for entry in entries:
+                assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
             return
         time.sleep(1)
     pytest.fail(f"the code location did not load within {STARTUP_S} s:\n{log.read_text()[-3000:]}")
@@ -131,7 +134,9 @@ ASSETS = """{ assetNodes { assetKey { path } description
 
 
 def _assets(url: str) -> dict[str, dict]:
-    return {"/".join(node["assetKey"]["path"]): node for node in graphql(url, ASSETS)["assetNodes"]}
+    """The default location's asset nodes by the asset's own name: its keys are NAMES.key(name)."""
+    nodes = graphql(url, ASSETS)["assetNodes"]
+    return {node["assetKey"]["path"][-1]: node for node in nodes if node["assetKey"]["path"][0] == NAMES.name}
 
 
 def _by_day(ranges: list[dict], days: list[str]) -> dict[str, str]:
@@ -188,9 +193,10 @@ def test_the_runs_succeeded_and_the_overview_timeline_places_them_in_the_code_lo
     assert {run["status"] for run in runs} == {"SUCCESS"}
     origin = {"repositoryName": REPOSITORY, "repositoryLocationName": LOCATION}
     assert all(run["repositoryOrigin"] == origin for run in runs), runs
-    (entry,) = graphql(webserver, LOCATIONS)["workspaceOrError"]["locationEntries"]
+    entries = graphql(webserver, LOCATIONS)["workspaceOrError"]["locationEntries"]
+    (entry,) = [entry for entry in entries if entry["name"] == LOCATION]
     (repository,) = entry["locationOrLoadError"]["repositories"]
-    assert (entry["name"], repository["name"]) == (LOCATION, REPOSITORY)
+    assert repository["name"] == REPOSITORY
     assert set(CHAIN_JOBS) <= {job["name"] for job in repository["pipelines"]}
 
 
@@ -205,7 +211,7 @@ def test_a_finished_market_says_so_and_is_never_late(webserver):
     selector = {
         "repositoryLocationName": LOCATION,
         "repositoryName": REPOSITORY,
-        "scheduleName": "daily_signals_schedule",
+        "scheduleName": NAMES.named("daily_signals_schedule"),
     }
     assert graphql(webserver, SCHEDULE, selector=selector)["scheduleOrError"]["scheduleState"]["status"] == "STOPPED"
 
@@ -244,7 +250,8 @@ def _shoot(page: Page, shots: Path, name: str, *shown: str) -> str:
 
 
 def test_the_asset_graph_shows_every_stage(webserver, browser_page, shots):
-    groups = ",".join(f"global@global:{group}" for group in ("market_data", "features", "model", "signals", "reports"))
+    stages = ("market_data", "features", "model", "signals", "reports")
+    groups = ",".join(f"global@global:{NAMES.named(stage)}" for stage in stages)  # the location's own groups
     browser_page.goto(f"{webserver}/asset-groups?{urllib.parse.urlencode({'expanded': groups})}")
     assets = ["qlib_market_data", "alpha360_features", "alpha360_labels", "krnn_model", "signals", "ic_report"]
     text = _shoot(browser_page, shots, "asset_graph", *assets, "backtest_report")
@@ -259,9 +266,9 @@ def test_the_overview_timeline_shows_the_runs_in_the_code_location(webserver, br
 
 def test_the_signals_partitions_show_every_day_materialized_and_passed(webserver, browser_page, shots, pipeline):
     days = len(trading_days_between(*(str(day) for day in pipeline.task.dataset.segments.test)))
-    browser_page.goto(f"{webserver}/assets/signals?view=partitions")
+    browser_page.goto(f"{webserver}/assets/{NAMES.name}/signals?view=partitions")
     _shoot(browser_page, shots, "signals_partitions", f"Materialized ({days})", "Failed (0)")
-    browser_page.goto(f"{webserver}/assets/signals?view=checks&checkDetail=signals_cover_universe")
+    browser_page.goto(f"{webserver}/assets/{NAMES.name}/signals?view=checks&checkDetail=signals_cover_universe")
     browser_page.get_by_role("tab", name="Execution history").wait_for()  # the check's own tabs, beside the asset's
     browser_page.get_by_role("tab", name="Partitions").last.click()
     _shoot(browser_page, shots, "signals_check_partitions", f"Passed ({days})", "Skipped (0)", "Failed (0)")
@@ -272,7 +279,7 @@ def test_the_signals_partitions_show_every_day_materialized_and_passed(webserver
     [("ic_report", ["ic_series", "quantile_returns", "ic_decay"]), ("backtest_report", ["cumulative_excess_return"])],
 )
 def test_a_report_shows_its_charts_in_place(webserver, browser_page, shots, report, charts):
-    browser_page.goto(f"{webserver}/assets/{report}")
+    browser_page.goto(f"{webserver}/assets/{NAMES.name}/{report}")
     text = _shoot(browser_page, shots, report, *charts)
     drawn = browser_page.evaluate(
         "() => Array.from(document.querySelectorAll('img[alt=chart]')).map(i => [i.complete, i.naturalWidth])"

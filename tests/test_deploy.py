@@ -22,7 +22,8 @@ from dagster_k8s.job import (
 )
 from packaging.requirements import Requirement
 
-from krnn_signals.definitions import defs
+from assets.names import LocationNames
+from krnn_signals.definitions import CONFIG, defs
 from tests.fixtures import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -199,6 +200,9 @@ def _step_job(step_tags: dict[str, str]):
     return construct_dagster_k8s_job(job_config, ["dagster"], "dagster-step-x", context.run_k8s_config)
 
 
+NAMES = LocationNames.of(CONFIG)
+
+
 def _steps() -> dict[str, dict[str, str]]:
     """Every step of every job and its tags, as the executor hands them to the step handler."""
     plans = [create_execution_plan(job) for job in defs.resolve_all_job_defs() if not job.name.startswith("__")]
@@ -220,16 +224,16 @@ def test_only_krnn_model_asks_for_a_gpu_and_the_feature_and_signal_steps_for_cpu
         key: get_user_defined_k8s_config(tags).container_config.get("resources", {}) for key, tags in steps.items()
     }
     assert {key: wanted["limits"] for key, wanted in limits.items() if "limits" in wanted} == {
-        "krnn_model": {"nvidia.com/gpu": 1}
+        NAMES.step("krnn_model"): {"nvidia.com/gpu": 1}
     }
     for key in ("alpha360_features", "alpha360_labels", "signals"):
-        node = get_user_defined_k8s_config(steps[key]).pod_spec_config["affinity"]["node_affinity"]
+        node = get_user_defined_k8s_config(steps[NAMES.step(key)]).pod_spec_config["affinity"]["node_affinity"]
         [term] = node["required_during_scheduling_ignored_during_execution"]["node_selector_terms"]
         assert term["match_expressions"] == [{"key": "nvidia.com/gpu.present", "operator": "DoesNotExist"}]
 
 
 def test_the_training_pod_gets_a_gpu_node_and_the_shared_data():
-    pod = _step_job(_steps()["krnn_model"]).spec.template.spec
+    pod = _step_job(_steps()[NAMES.step("krnn_model")]).spec.template.spec
     [container] = pod.containers
     assert container.resources.limits == {"nvidia.com/gpu": "1"}  # a Kubernetes quantity
     assert container.resources.requests == {"cpu": "4", "memory": "8Gi"}
@@ -244,7 +248,7 @@ def test_the_training_pod_gets_a_gpu_node_and_the_shared_data():
 
 @pytest.mark.parametrize("step", ["alpha360_features", "alpha360_labels", "signals", "qlib_market_data"])
 def test_the_other_pods_stay_off_gpu_nodes_and_share_the_data(step):
-    job = _step_job(_steps()[step])
+    job = _step_job(_steps()[NAMES.step(step)])
     pod = job.spec.template.spec
     [container] = pod.containers
     assert "nvidia.com/gpu" not in (container.resources.limits or {}) and not pod.tolerations

@@ -59,10 +59,19 @@ def summarize(provider_uri: Path, market: str, start: pd.Timestamp, end: pd.Time
         if day not in calendar:
             raise MarketDataNotAvailable(f"{day.date()} is not in {provider_uri}/calendars/day.txt")
     window = calendar[(calendar >= start) & (calendar <= end)]
-    spans = qlib_store.read_instruments(provider_uri, market)
-    members = [set(qlib_store.members_on(spans, day)) for day in window]
-    codes = sorted(set().union(*members))
-    member = np.array([[code in today for code in codes] for today in members], dtype=bool)
+    codes, member = _members(qlib_store.read_instruments(provider_uri, market), window)
     close = qlib_store.read_fields(provider_uri, codes, ["close"], window)[:, :, 0]  # only the window's days
     has_bar = np.isfinite(close) & member
     return FolderSummary(calendar[-1], len(window), int(has_bar[-1].sum()), int(has_bar.sum()))
+
+
+def _members(spans: qlib_store.Spans, window: pd.DatetimeIndex) -> tuple[list[str], np.ndarray]:
+    """The codes that are members on some day of the window, and (days, codes) whether they are that day."""
+    # from each range's positions, not day by day: a backfill's window is thousands of days
+    codes = sorted(spans)
+    member = np.zeros((len(window), len(codes)), dtype=bool)
+    for j, code in enumerate(codes):
+        for first, last in qlib_store.listed_positions(window, spans[code]):
+            member[first : last + 1, j] = first <= last
+    listed = member.any(axis=0)
+    return [code for code, keep in zip(codes, listed, strict=True) if keep], member[:, listed]

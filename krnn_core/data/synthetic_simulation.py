@@ -6,7 +6,8 @@ where the market m, the sector factors g and the idiosyncratic e are Student-t (
 shocks with GARCH(1,1) variances, so returns have fat tails and volatility clusters.
 Volume rises with |r|; suspensions are spells of missing bars during which the price is
 frozen; some names list after the start or delist; the index holds the `n_members` largest
-caps, rebalanced on each quarter's first day from the closes before it.
+caps after the `skip_largest` largest (CSI300: none skipped; CSI500: the 500 after CSI300's 300),
+rebalanced on each quarter's first day from the closes before it; the benchmark weights its members by cap.
 
 Planted signal: after day t's close, from the last 60 days of each stock's bars only,
     reversal     = -(close_t / close_{t-5} - 1)
@@ -52,6 +53,7 @@ class SyntheticMarket:
     start: str = "2021-01-04"
     n_instruments: int = 360
     n_members: int = 300
+    skip_largest: int = 0
     n_sectors: int = 10
     market: str = "csi300"
     benchmark: str = "SH000300"
@@ -215,12 +217,13 @@ def _score(bars: dict, latent: np.ndarray, t: int, valid: np.ndarray) -> np.ndar
 
 
 def _members(market: SyntheticMarket, pool: Pool, t: int, prev: np.ndarray) -> np.ndarray:
-    """The n_members largest caps at the previous close among seasoned, still listed names."""
+    """The n_members largest caps after the skip_largest largest at the previous close, of seasoned listed names."""
     seasoned = (pool.first == 0) | (pool.first <= t - SEASONING)
     eligible = seasoned & (t < pool.last)
     cap = np.where(eligible, prev * pool.shares, -np.inf)
     chosen = np.zeros(len(cap), dtype=bool)
-    chosen[np.argsort(-cap, kind="stable")[: market.n_members]] = True
+    ranked = np.argsort(-cap, kind="stable")
+    chosen[ranked[market.skip_largest : market.skip_largest + market.n_members]] = True
     return chosen & eligible
 
 

@@ -7,10 +7,13 @@ Labels: CSRankNorm, on the rows Qlib's DropnaLabel keeps (retraining.learn_sets 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from krnn_core.features.row_file import RowFile
 
@@ -56,6 +59,8 @@ class RobustZScoreNorm:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Plain tensors, loadable with torch.load(weights_only=True)."""
+        import torch  # here, not at the top: the code location imports this module, and torch costs 1-3 s
+
         return {"median": torch.from_numpy(np.asarray(self.median)), "scale": torch.from_numpy(np.asarray(self.scale))}
 
     @classmethod

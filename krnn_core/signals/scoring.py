@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -13,10 +14,11 @@ from krnn_core.data.market_checks import ProblemsByDay, listed_members
 from krnn_core.features.alpha360 import ALPHA360_COLUMNS, FIELDS, MarketPanel, load_panel
 from krnn_core.features.processors import fillna
 from krnn_core.features.store import FeatureMatrix, iter_features
-from krnn_core.model.trainer import predict
-from krnn_core.model.versions import LoadedModel, load_artifact, model_version_for
 from krnn_core.tables import MODEL_VERSIONS_TABLE, SIGNALS_TABLE
 from krnn_core.warehouse import read_indexed, replace_rows
+
+if TYPE_CHECKING:
+    from krnn_core.model.versions import LoadedModel
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {SIGNALS_TABLE} (
@@ -43,6 +45,10 @@ def _scored_chunk(
     con: duckdb.DuckDBPyConnection, data: FeatureMatrix, models: dict[str, LoadedModel]
 ) -> list[pd.DataFrame]:
     """One ranked frame per day of the chunk; `models` caches the versions loaded so far."""
+    # the model's modules import torch (1-3 s): only a run that scores pays for it, not every process
+    # that loads the code location (a backfill's run, the checks, the CLI)
+    from krnn_core.model.versions import model_version_for
+
     days = data.index.get_level_values("datetime")
     # a suspended instrument has no bar today (CLOSE0 = $close/$close is NaN): it gets no score
     traded = np.isfinite(data.x[:, _CLOSE0])
@@ -74,6 +80,8 @@ def read_signals(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Ti
 
 def _ranked(day: pd.Timestamp, instruments: pd.Index, model: LoadedModel, x: np.ndarray, version: dict) -> pd.DataFrame:
     """One day's scores, ranked 1 = best."""
+    from krnn_core.model.trainer import predict
+
     scores = predict(model.model, fillna(model.norm(x)))
     frame = pd.DataFrame({"datetime": day, "instrument": instruments, "score": scores.astype(np.float64)})
     frame["rank"] = frame["score"].rank(ascending=False, method="first").astype(np.int32)
@@ -82,6 +90,8 @@ def _ranked(day: pd.Timestamp, instruments: pd.Index, model: LoadedModel, x: np.
 
 
 def _load(version: dict) -> LoadedModel:
+    from krnn_core.model.versions import load_artifact
+
     return load_artifact(Path(version["artifact_path"]), version["sha256"])
 
 

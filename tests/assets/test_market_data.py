@@ -14,6 +14,7 @@ from assets.market_data import (
     build_market_data_checks,
     build_qlib_market_data,
 )
+from assets.names import LocationNames
 from assets.resources import PipelineResource
 from krnn_core.config import load_config
 from krnn_signals.demo import RANGE_END, RANGE_START
@@ -52,10 +53,10 @@ def _config(tmp_path, raw: dict) -> str:
 
 def _materialize(config: str, instance: dg.DagsterInstance, **partitions) -> dg.ExecuteInProcessResult:
     """The refresh and its four checks, for one partition or a range, recorded in `instance`."""
-    trading_days = build_trading_days(load_config(config))
-    checks = build_market_data_checks(trading_days)
+    trading_days, names = build_trading_days(load_config(config)), LocationNames.of(load_config(config))
+    checks = build_market_data_checks(trading_days, names)
     return dg.materialize(
-        [build_qlib_market_data(trading_days), *checks],
+        [build_qlib_market_data(trading_days, names), *checks],
         resources={"pipeline": PipelineResource(load_config(config))},
         instance=instance,
         **partitions,
@@ -65,7 +66,10 @@ def _materialize(config: str, instance: dg.DagsterInstance, **partitions) -> dg.
 def test_severe_checks_pass_warnings_show_and_bad_rows_are_quarantined(tmp_path, test_config_path):
     config = _config(tmp_path, yaml.safe_load(test_config_path.read_text()))
     built = {
-        next(iter(c.check_keys)).name: c for c in build_market_data_checks(build_trading_days(load_config(config)))
+        next(iter(c.check_keys)).name: c
+        for c in build_market_data_checks(
+            build_trading_days(load_config(config)), LocationNames.of(load_config(config))
+        )
     }
     with dg.DagsterInstance.ephemeral() as instance:
         result = _materialize(config, instance, partition_key="2021-03-10")
@@ -98,7 +102,7 @@ def test_severe_checks_pass_warnings_show_and_bad_rows_are_quarantined(tmp_path,
 
 def _days_by_status(instance: dg.DagsterInstance, check: str, trading_days: dg.PartitionsDefinition) -> dict:
     """What the UI's partition bar of a check shows: its partitions by status."""
-    key = dg.AssetCheckKey(dg.AssetKey("qlib_market_data"), check)
+    key = dg.AssetCheckKey(LocationNames("csi300").key("qlib_market_data"), check)  # the test config's market
     state = instance.event_log_storage.get_asset_check_state([(key, trading_days)])[key]
     return {
         status.value: sorted(subset.subset_value.get_partition_keys())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.reports import backtest_report, ic_report
+from assets.names import LocationNames
+from assets.reports import build_report_assets
 from assets.resources import PipelineResource
 from krnn_core.config import load_config
 from krnn_core.reports.inline_charts import MARKDOWN_LIMIT
@@ -12,9 +13,12 @@ from krnn_core.reports.inline_charts import MARKDOWN_LIMIT
 SVG_IMAGE = "![chart](<data:image/svg+xml,\\<svg "
 
 
-def _metadata(pipeline, config_path, asset: dg.AssetsDefinition) -> dict:
-    result = dg.materialize([asset], resources={"pipeline": PipelineResource(load_config(config_path))})
-    return result.asset_materializations_for_node(asset.key.path[-1])[0].metadata
+def _metadata(pipeline, config_path, report: str) -> dict:
+    config = load_config(config_path)
+    names = LocationNames.of(config)
+    (asset,) = [asset for asset in build_report_assets(names) if asset.key == names.key(report)]
+    result = dg.materialize([asset], resources={"pipeline": PipelineResource(config)})
+    return result.asset_materializations_for_node(names.step(report))[0].metadata
 
 
 def _assert_inline_chart(value: dg.MetadataValue) -> None:
@@ -28,7 +32,7 @@ def _decimals(value: float) -> int:
 
 
 def test_ic_report_shows_rounded_figures_inline_charts_and_the_last_days(pipeline, test_config_path) -> None:
-    metadata = _metadata(pipeline, test_config_path, ic_report)
+    metadata = _metadata(pipeline, test_config_path, "ic_report")
     figures = {"ic": 4, "rank_ic": 4, "rank_ic_20d": 4, "icir": 2, "rank_icir": 2}
     figures |= {"long_short_bp": 1, "turnover_pct": 1}
     for name, decimals in figures.items():
@@ -47,7 +51,7 @@ def test_ic_report_shows_rounded_figures_inline_charts_and_the_last_days(pipelin
 
 
 def test_backtest_report_shows_returns_in_percent_its_chart_inline_and_both_costs(pipeline, test_config_path) -> None:
-    metadata = _metadata(pipeline, test_config_path, backtest_report)
+    metadata = _metadata(pipeline, test_config_path, "backtest_report")
     for name in ("excess_return_pct", "information_ratio", "max_drawdown_pct"):
         assert isinstance(metadata[name], dg.FloatMetadataValue), name
         assert _decimals(metadata[name].value) <= 2, (name, metadata[name].value)

@@ -91,6 +91,9 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
         (_strategy(top_k=50), "port_analysis_config.strategy.kwargs.top_k"),
         (_exchange(deal_price="vwap"), "exchange_kwargs.deal_price: Value error, deal_price='vwap' is not one of"),
         (_exchange(open_cost="cheap"), "port_analysis_config.backtest.exchange_kwargs.open_cost"),
+        (lambda raw: raw.update(name="csi-500"), "name: Value error, 'csi-500' cannot name the code location"),
+        (lambda raw: raw.update(market="SH.A"), "name: Value error, 'SH.A' cannot name the code location (by default"),
+        (lambda raw: raw["source"].update(skip_largest=100), "skip_largest 100 + n_members 300 is more than n_inst"),
     ],
 )
 def test_a_bad_config_is_refused_naming_file_and_key(tmp_path, edit, named):
@@ -111,6 +114,13 @@ def test_a_ducklake_warehouse_resolves_its_data_path_from_the_config_folder(tmp_
     assert config.duckdb_path is None
     assert warehouse_location(config) == DuckLake("host=db dbname=lake", tmp_path / "lake", "csi300")
     assert warehouse_location(load_config(DEFAULT_CONFIG)) == load_config(DEFAULT_CONFIG).duckdb_path
+
+
+def test_the_location_is_named_after_the_market_unless_the_config_names_it(tmp_path):
+    assert load_config(DEFAULT_CONFIG).name == "csi300"
+    raw = _default() | {"market": "csi500"}
+    assert load_config(_write(tmp_path, raw)).name == "csi500"
+    assert load_config(_write(tmp_path, raw | {"name": "csi500_live"})).name == "csi500_live"
 
 
 def test_unreadable_yaml_names_the_file(tmp_path):

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from assets.names import LocationNames
 from krnn_core.signals import queries
 from krnn_core.signals.read_snapshot import open_snapshot
 
@@ -53,54 +54,69 @@ CONFIG = {
 }
 # the project's instance, with sensors and schedules evaluated on threads so one waits for none of the others
 INSTANCE_SETTINGS = {"sensors": {"use_threads": True, "num_workers": 4}, "schedules": {"use_threads": True}}
-BY_SENSOR = {"dagster/sensor_name": "after_daily_signals"}
+NAMES = LocationNames("csi300")  # CONFIG names no market: the default one's
+DAILY_JOB, REPORTS_JOB, MODEL_JOB = (NAMES.named(job) for job in ("daily_signals_job", "reports_job", "krnn_model_job"))
+BY_SENSOR = {"dagster/sensor_name": NAMES.named("after_daily_signals")}
+# the checks of a day's partitions: market data, then signals
+DAILY_CHECKS = {"bars_are_consistent", "no_unexplained_jumps", "universe_is_covered"}
+DAILY_CHECKS |= {"signals_cover_universe", "signals_are_spread", "model_is_recent"}
 # for each awaited run, from the moment the daemon starts: generous, as the machine may be shared
-TIMEOUT_S = 480
+TIMEOUT_S = 600
 
 
-def test_a_trading_day_run_by_the_daemon(tmp_path):
+def test_a_trading_day_run_by_the_daemon(tmp_path, monkeypatch):
     home, env = _setup(tmp_path)
+    # the instance's event log storage (krnn_signals/event_log.py) finds its folder by $DAGSTER_HOME, as the
+    # daemon's processes do: the test reads the same instance (make test exports the project's DAGSTER_HOME)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    _prepare(tmp_path, env)
+    served = _a_good_day(tmp_path, home, env)
+    _a_broken_day(tmp_path, home, env)
+    pd.testing.assert_frame_equal(_top_signals(tmp_path), served)  # the good day's signals are still served
+
+
+def _prepare(root: Path, env: dict[str, str]) -> None:
+    """The whole chain through PREPARED by the CLI's demo, before any daemon runs."""
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "krnn_signals.cli", "demo"], cwd=REPO, env=env | _clock(PREPARED), check=True)
     print(f"prepared through {PREPARED} by the CLI's demo in {time.monotonic() - started:.0f} s")
-    assert _top_signals(tmp_path)["datetime"].iloc[0] == pd.Timestamp(PREPARED)
-    assert _report_ends(tmp_path) == ("2024-05-28", PREPARED)  # the IC of a day needs the close two days later
+    assert _top_signals(root)["datetime"].iloc[0] == pd.Timestamp(PREPARED)
+    assert _report_ends(root) == ("2024-05-28", PREPARED)  # the IC of a day needs the close two days later
 
-    _append_rows(tmp_path / "csv", GOOD_DAY)
-    with dg.DagsterInstance.from_config(str(home)) as instance, _daemon(tmp_path, env | _clock(GOOD_DAY)) as wait:
-        daily = wait(lambda: _run(instance, "daily_signals_job", _day(GOOD_DAY)), "the schedule's run of the good day")
+
+def _a_good_day(root: Path, home: Path, env: dict[str, str]) -> pd.DataFrame:
+    """GOOD_DAY's rows and clock: the schedule's run, its checks, the reports and June's model; its signals."""
+    _append_rows(root / "csv", GOOD_DAY)
+    with dg.DagsterInstance.from_config(str(home)) as instance, _daemon(root, env | _clock(GOOD_DAY)) as wait:
+        daily = wait(lambda: _run(instance, DAILY_JOB, _day(GOOD_DAY)), "the schedule's run of the good day")
         assert daily.status == dg.DagsterRunStatus.SUCCESS, f"daily run {daily.run_id} of {GOOD_DAY}: {daily.status}"
-        reports = wait(lambda: _run(instance, "reports_job", BY_SENSOR), "the sensor's reports_job run")
-        model = wait(lambda: _run(instance, "krnn_model_job", BY_SENSOR), "the sensor's krnn_model_job run")
+        reports = wait(lambda: _run(instance, REPORTS_JOB, BY_SENSOR), "the sensor's reports_job run")
+        model = wait(lambda: _run(instance, MODEL_JOB, BY_SENSOR), "the sensor's krnn_model_job run")
         assert (reports.status, model.status) == (dg.DagsterRunStatus.SUCCESS,) * 2
         evaluations = _check_evaluations(instance, daily.run_id)
-    assert daily.tags["dagster/schedule_name"] == "daily_signals_schedule"
+    assert daily.tags["dagster/schedule_name"] == NAMES.named("daily_signals_schedule")
     assert model.tags["dagster/partition"] == "2024-06-01"  # June's model, trained on May's last day
-    daily_checks = {"bars_are_consistent", "no_unexplained_jumps", "universe_is_covered", "signals_cover_universe"}
-    daily_checks |= {"signals_are_spread", "model_is_recent"}
-    assert {name for name, partition, _ in evaluations if partition == GOOD_DAY} == daily_checks
+    assert {name for name, partition, _ in evaluations if partition == GOOD_DAY} == DAILY_CHECKS
     assert all(passed for _, partition, passed in evaluations if partition == GOOD_DAY), evaluations
-    served = _top_signals(tmp_path)
+    served = _top_signals(root)
     assert served["datetime"].iloc[0] == pd.Timestamp(GOOD_DAY)
     assert set(served["instrument"]) == set(CODES) and served["score"].notna().all()
-    with open_snapshot(tmp_path / "krnn_signals.duckdb") as con:
+    with open_snapshot(root / "krnn_signals.duckdb") as con:
         periods = sorted(str(period) for period in queries.model_table(con)["period"])
     assert periods == ["2024-05-01", "2024-06-03"]  # a version is named by the first trading day of its period
-    assert _report_ends(tmp_path) == ("2024-05-29", GOOD_DAY)
+    assert _report_ends(root) == ("2024-05-29", GOOD_DAY)
+    return served
 
-    _append_rows(tmp_path / "csv", BROKEN_DAY, broken=BROKEN_FILE)
-    with (
-        dg.DagsterInstance.from_config(str(home)) as instance,
-        _daemon(tmp_path, env | _clock(BROKEN_DAY)) as wait,
-    ):
-        failed = wait(
-            lambda: _run(instance, "daily_signals_job", _day(BROKEN_DAY)), "the schedule's run of the broken day"
-        )
+
+def _a_broken_day(root: Path, home: Path, env: dict[str, str]) -> None:
+    """BROKEN_DAY's rows, one file broken, and its clock: the schedule's run fails and an alert names the file."""
+    _append_rows(root / "csv", BROKEN_DAY, broken=BROKEN_FILE)
+    with dg.DagsterInstance.from_config(str(home)) as instance, _daemon(root, env | _clock(BROKEN_DAY)) as wait:
+        day = _day(BROKEN_DAY)
+        failed = wait(lambda: _run(instance, DAILY_JOB, day), "the schedule's run of the broken day")
         assert failed.status == dg.DagsterRunStatus.FAILURE, f"run {failed.run_id} of {BROKEN_DAY}: {failed.status}"
-        alert = wait(lambda: _alert(tmp_path, failed.run_id), "the run_failure_alerts sensor's alert")
-    assert str(tmp_path / "csv" / BROKEN_FILE) in alert and "close 'twelve' is not a number" in alert
-    still_served = _top_signals(tmp_path)
-    pd.testing.assert_frame_equal(still_served, served)
+        alert = wait(lambda: _alert(root, failed.run_id), "the run_failure_alerts sensor's alert")
+    assert str(root / "csv" / BROKEN_FILE) in alert and "close 'twelve' is not a number" in alert
 
 
 def _setup(root: Path) -> tuple[Path, dict[str, str]]:

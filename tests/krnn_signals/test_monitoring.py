@@ -10,11 +10,14 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import yaml
 
+from assets.names import LocationNames
 from krnn_core.config import DEFAULT_CONFIG, load_config
 from krnn_signals.definitions import build_definitions
 from tests.fixtures import REPO_ROOT
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+NAMES = LocationNames("csi300")  # the default config's market
+SCHEDULE, FRESHNESS_SENSOR = NAMES.named("daily_signals_schedule"), NAMES.named("signals_freshness_sensor")
 
 
 def _definitions(tmp_path: Path, end_time: str | None) -> dg.Definitions:
@@ -30,20 +33,24 @@ def _freshness_checks(defs: dg.Definitions) -> list[str]:
 
 
 def _tick(defs: dg.Definitions, when: dt.datetime) -> dg.SensorResult:
-    with dg.DagsterInstance.ephemeral() as instance:
-        context = dg.build_schedule_context(
+    # the schedule reads its runs: an ephemeral instance has no ref to hand it; the context opens its own, so it is
+    # closed with it, or Dagster's next repository would find its storage gone
+    with (
+        dg.DagsterInstance.local_temp() as instance,
+        dg.build_schedule_context(
             instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
-        )
-        return defs.resolve_schedule_def("daily_signals_schedule").evaluate_tick(context)
+        ) as context,
+    ):
+        return defs.resolve_schedule_def(SCHEDULE).evaluate_tick(context)
 
 
 def test_a_finished_market_ends_its_partitions_at_end_time_and_is_never_late(tmp_path):
     defs = _definitions(tmp_path, "2024-12-31")
-    keys = defs.resolve_assets_def("signals").partitions_def.get_partition_keys()
+    keys = defs.resolve_assets_def(NAMES.key("signals")).partitions_def.get_partition_keys()
     assert keys[-1] == "2024-12-31" and len(keys) == 992  # 2021-01-04..2024-12-31 of the synthetic calendar
     assert _freshness_checks(defs) == []
-    assert "signals_freshness_sensor" not in {sensor.name for sensor in defs.sensors}
-    assert defs.resolve_schedule_def("daily_signals_schedule").default_status == dg.DefaultScheduleStatus.STOPPED
+    assert FRESHNESS_SENSOR not in {sensor.name for sensor in defs.sensors}
+    assert defs.resolve_schedule_def(SCHEDULE).default_status == dg.DefaultScheduleStatus.STOPPED
     tick = _tick(defs, dt.datetime(2025, 3, 4, 18, 0, tzinfo=SHANGHAI))
     assert not tick.run_requests and "finished snapshot" in tick.skip_message
     # the UI shows no freshness then: the trading-day assets say why
@@ -51,16 +58,16 @@ def test_a_finished_market_ends_its_partitions_at_end_time_and_is_never_late(tmp
 
 
 def _description(defs: dg.Definitions, key: str) -> str:
-    asset = defs.resolve_assets_def(key)
+    asset = defs.resolve_assets_def(NAMES.key(key))
     return asset.descriptions_by_key[asset.key]
 
 
 def test_a_live_feed_runs_its_partitions_to_today_with_a_deadline_on_the_signals(tmp_path):
     defs = _definitions(tmp_path, None)
-    keys = defs.resolve_assets_def("signals").partitions_def.get_partition_keys()
+    keys = defs.resolve_assets_def(NAMES.key("signals")).partitions_def.get_partition_keys()
     assert keys[-1] > "2025-12-31"
-    assert _freshness_checks(defs) and "signals_freshness_sensor" in {sensor.name for sensor in defs.sensors}
-    assert defs.resolve_schedule_def("daily_signals_schedule").default_status == dg.DefaultScheduleStatus.RUNNING
+    assert _freshness_checks(defs) and FRESHNESS_SENSOR in {sensor.name for sensor in defs.sensors}
+    assert defs.resolve_schedule_def(SCHEDULE).default_status == dg.DefaultScheduleStatus.RUNNING
     assert "finished market" not in _description(defs, "signals")
     assert [r.partition_key for r in _tick(defs, dt.datetime(2024, 6, 4, 18, 0, tzinfo=SHANGHAI)).run_requests] == [
         "2024-06-04"

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from assets.names import LocationNames
 from assets.resources import PipelineResource
 from assets.signals import COVERAGE_CHECK, SPREAD_CHECK, build_signal_checks, build_signals
 from krnn_core.config import load_config
@@ -24,10 +25,10 @@ ROUNDS = 5  # writes each hammer makes once both have started, at least
 DEADLINE_S = 90
 
 
-def _hammer(name: str) -> dg.AssetChecksDefinition:
+def _hammer(name: str, signals: dg.AssetKey) -> dg.AssetChecksDefinition:
     """A check that writes and reads the warehouse until every hammer has written ROUNDS rows."""
 
-    @dg.asset_check(asset="signals", name=name)
+    @dg.asset_check(asset=signals, name=name)
     def hammer(pipeline: dg.ResourceParam[PipelineResource]) -> dg.AssetCheckResult:
         deadline, counts = time.monotonic() + DEADLINE_S, {}
         while time.monotonic() < deadline and min(counts.get(h, 0) for h in HAMMERS) < ROUNDS:
@@ -44,12 +45,12 @@ def _hammer(name: str) -> dg.AssetChecksDefinition:
 def hammered_signals_job() -> dg.JobDefinition:
     """The signals of a day and their checks, with the hammers, in a process per step."""
     config = load_config(os.environ["KRNN_CONFIG"])
-    trading_days = build_trading_days(config)
-    signals = build_signals(trading_days)
+    trading_days, names = build_trading_days(config), LocationNames.of(config)
+    signals = build_signals(trading_days, names)
     checks = [
-        *(check for check in build_signal_checks(trading_days)
+        *(check for check in build_signal_checks(trading_days, names)
           if {key.name for key in check.check_keys} & {COVERAGE_CHECK, SPREAD_CHECK}),
-        *map(_hammer, HAMMERS),
+        *(_hammer(hammer, signals.key) for hammer in HAMMERS),
     ]  # fmt: skip
     job = dg.define_asset_job(
         "hammered_signals_job",

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,3 +63,24 @@ def test_summary_counts_member_bars_of_the_window(tmp_path):
     assert (summary.days, summary.instruments, summary.rows, summary.last_day) == (1, expected, expected, day)
     with pytest.raises(MarketDataNotAvailable, match="2024-03-09"):
         summarize(tmp_path, "csi300", day, pd.Timestamp("2024-03-09"))
+
+
+def test_summary_of_a_range_counts_each_day_s_members_across_membership_changes(tmp_path):
+    days = pd.bdate_range("2024-01-01", periods=10)
+    qlib_store.write_calendar(tmp_path, days)
+    day = days.__getitem__
+    spans = {
+        "SH600000": [(day(0), day(3)), (day(6), day(9))],  # leaves the index and comes back
+        "SH600001": [(day(2), day(7))],
+        "SH600002": [(pd.Timestamp("2023-01-02"), pd.Timestamp("2023-12-29"))],  # before the window
+    }
+    qlib_store.write_instruments(tmp_path, "csi300", spans)
+    close = np.arange(1.0, 11.0)
+    close[8] = np.nan  # a suspension of SH600000 while a member
+    qlib_store.write_field(tmp_path, "SH600000", "close", close, 0)
+    qlib_store.write_field(tmp_path, "SH600001", "close", np.arange(1.0, 11.0), 0)
+
+    summary = summarize(tmp_path, "csi300", day(1), day(8))
+
+    # SH600000 on days 1-3 and 6-7 (suspended on 8, the last day, when it is the only member), SH600001 on 2-7
+    assert (summary.days, summary.rows, summary.instruments) == (8, 5 + 6, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from scipy import stats
 from krnn_core.data import qlib_store
 from krnn_core.data.synthetic import STOCK_FIELDS, SyntheticMarket, oracle_ic, oracle_scores, write_market
 from krnn_core.data.synthetic_calendar import trading_calendar
+from krnn_core.data.synthetic_simulation import history_through
 
 MARKET = SyntheticMarket(n_instruments=60, n_members=40)
 END = "2022-03-31"
@@ -168,3 +171,26 @@ def test_refuses_an_end_before_the_start_or_a_shrink(folder):
         write_market(folder[0], MARKET, "2020-12-31")
     with pytest.raises(ValueError, match="never shrinks"):
         write_market(folder[0], MARKET, "2021-06-30")
+
+
+def test_a_csi500_like_index_holds_the_next_largest_caps_after_csi300s_and_has_its_benchmark(tmp_path):
+    # one pool, three indexes: CSI300-like (the 20 largest), CSI500-like (the 25 after them), and the 45 largest
+    csi500 = replace(MARKET, market="csi500", benchmark="SH000905", n_members=25, skip_largest=20)
+    end = "2021-12-31"
+    top20, top45 = (history_through(replace(MARKET, n_members=n), end).member for n in (20, 45))
+    history = history_through(csi500, end)
+    members = history.member
+    assert not (members & top20).any() and (members == top45 & ~top20).all()
+    assert members.sum(axis=1).max() == 25 and members.sum(axis=1).min() >= 22
+
+    write_market(tmp_path, csi500, end)
+    calendar = qlib_store.read_calendar(tmp_path)
+    spans, codes = qlib_store.read_instruments(tmp_path, "csi500"), np.asarray(history.pool.codes)
+    for t in (0, len(calendar) // 2, len(calendar) - 1):
+        assert set(qlib_store.members_on(spans, calendar[t])) == set(codes[members[t]])
+    # the benchmark moves as its members, weighted by their caps at the close before
+    index = qlib_store.read_fields(tmp_path, ["SH000905"], ["close"], calendar)[:, 0, 0]
+    cap = history.latent[:-1] * history.pool.shares
+    weight = np.where(members[1:], cap, 0) / np.where(members[1:], cap, 0).sum(axis=1, keepdims=True)
+    moves = np.nan_to_num(history.bars["close"][1:] / history.latent[:-1], nan=1.0)
+    np.testing.assert_allclose(index[1:] / index[:-1], (weight * moves).sum(axis=1), rtol=1e-5)

@@ -1,0 +1,57 @@
+"""A range run on the project's instance: every partition's events recorded, in a handful of transactions."""
+
+import os
+import shutil
+import warnings
+
+import dagster as dg
+import pytest
+
+from krnn_signals.event_log import BATCH_SIZE_ENV, BatchedSqliteEventLogStorage
+from tests.fixtures import REPO_ROOT
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2023-01-01", end_date="2023-11-01")  # 304 partitions
+RANGE = {"dagster/asset_partition_range_start": "2023-01-01", "dagster/asset_partition_range_end": "2023-10-31"}
+
+
+def _days(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
+
+
+with warnings.catch_warnings():  # single-run backfills are beta: the pipeline's own assets silence it the same way
+    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy")
+    daily = dg.asset(name="daily", partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())(_days)
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch):
+    """An instance configured by the project's dagster.yaml, in tmp_path."""
+    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv(BATCH_SIZE_ENV, "1000")  # what the storage sets, undone after the test
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+def test_a_range_run_records_every_partition_in_a_few_transactions(instance, monkeypatch):
+    storage = instance.event_log_storage
+    assert isinstance(storage, BatchedSqliteEventLogStorage)
+    opened = []
+    connect = storage._connect
+    monkeypatch.setattr(storage, "_connect", lambda shard: opened.append(shard) or connect(shard))
+
+    result = dg.materialize([daily], instance=instance, tags=RANGE)
+
+    assert result.success
+    assert storage.get_materialized_partitions(daily.key) == set(DAYS.get_partition_keys())
+    assert instance.get_latest_materialization_event(daily.key).dagster_event.partition == "2023-10-31"
+    planned = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+    assert len(planned.records) == 304
+    assert len(opened) < 60  # one or two per event without batches: over 1,200
+
+
+def test_the_storage_turns_dagster_s_batching_on(tmp_path, monkeypatch):
+    monkeypatch.setenv(BATCH_SIZE_ENV, "0")  # recorded, so the test leaves the environment as it found it
+    monkeypatch.delenv(BATCH_SIZE_ENV)
+    BatchedSqliteEventLogStorage(str(tmp_path))
+    assert int(os.environ[BATCH_SIZE_ENV]) > 0
