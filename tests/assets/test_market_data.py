@@ -5,6 +5,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import yaml
+from dagster._core.storage.event_log.base import PartitionKeyFilter
 
 from assets.market_data import (
     BARS_CHECK,
@@ -111,6 +112,15 @@ def _days_by_status(instance: dg.DagsterInstance, check: str, trading_days: dg.P
     }
 
 
+def _day_verdict(instance: dg.DagsterInstance, check: str, day: str) -> dg.AssetCheckEvaluation:
+    """The evaluation the instance stores for one day of a check."""
+    key = dg.AssetCheckKey(LocationNames("csi300").key("qlib_market_data"), check)
+    (latest,) = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=1, partition_filter=PartitionKeyFilter(key=day)
+    )
+    return latest.event.dagster_event.asset_check_evaluation_data
+
+
 def test_a_range_run_shows_each_check_per_day_failed_only_on_the_failing_day(tmp_path, test_config_path):
     config = _config(tmp_path, yaml.safe_load(test_config_path.read_text()))
     trading_days = build_trading_days(load_config(config))
@@ -120,16 +130,18 @@ def test_a_range_run_shows_each_check_per_day_failed_only_on_the_failing_day(tmp
         statuses = {
             name: _days_by_status(instance, name, trading_days) for name in (BARS_CHECK, JUMP_CHECK, UNIVERSE_CHECK)
         }
+        jumps = {day: _day_verdict(instance, JUMP_CHECK, day) for day in ("2021-03-09", "2021-03-10")}
     assert result.success  # the jump and the missing bar only warn
     assert statuses[BARS_CHECK] == {"SUCCEEDED": days}
     # the +30% jump of both names on 03-10, and SH600002's quarantined bar of 03-09 (half the index without a bar)
     assert statuses[JUMP_CHECK] == {"FAILED": ["2021-03-10"], "SUCCEEDED": [d for d in days if d != "2021-03-10"]}
     assert statuses[UNIVERSE_CHECK] == {"FAILED": ["2021-03-09"], "SUCCEEDED": [d for d in days if d != "2021-03-09"]}
     # the run's own result still covers the range: the failed days and the problems of each
-    jumps = {e.partition: e for e in result.get_asset_check_evaluations() if e.check_name == JUMP_CHECK}
-    assert not jumps[None].passed and jumps[None].metadata["failed_days"].value == 1
-    assert jumps[None].metadata["problems"].value.startswith("2021-03-10: close moved more than")
-    assert jumps["2021-03-10"].metadata["problems"].value == jumps[None].metadata["problems"].value
+    (whole,) = [e for e in result.get_asset_check_evaluations() if e.check_name == JUMP_CHECK]
+    assert not whole.passed and whole.metadata["failed_days"].value == 1
+    assert whole.metadata["problems"].value.startswith("2021-03-10: close moved more than")
+    # and each day's own verdict, as the UI shows it
+    assert jumps["2021-03-10"].metadata["problems"].value == whole.metadata["problems"].value
     assert jumps["2021-03-09"].passed and jumps["2021-03-09"].metadata["problems"].value == "none"
 
 

@@ -6,11 +6,14 @@ import warnings
 
 import dagster as dg
 import pytest
+from dagster._core.storage.event_log.base import PartitionKeyFilter
 
+from assets.partitions import _log_each_day
 from krnn_signals.event_log import BATCH_SIZE_ENV, BatchedSqliteEventLogStorage
 from tests.fixtures import REPO_ROOT
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2023-01-01", end_date="2023-11-01")  # 304 partitions
+ERROR = dg.AssetCheckSeverity.ERROR
 RANGE = {"dagster/asset_partition_range_start": "2023-01-01", "dagster/asset_partition_range_end": "2023-10-31"}
 
 
@@ -21,6 +24,13 @@ def _days(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 with warnings.catch_warnings():  # single-run backfills are beta: the pipeline's own assets silence it the same way
     warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy")
     daily = dg.asset(name="daily", partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())(_days)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec")
+
+    @dg.asset_check(asset=daily, partitions_def=DAYS)
+    def daily_is_even(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        """Fails on the 15th of each month: each day's verdict logged as a range run's checks log theirs."""
+        _log_each_day(context, {key: ["odd"] if key.endswith("-15") else [] for key in context.partition_keys}, ERROR)
+        return dg.AssetCheckResult(passed=False)
 
 
 @pytest.fixture
@@ -55,3 +65,26 @@ def test_the_storage_turns_dagster_s_batching_on(tmp_path, monkeypatch):
     monkeypatch.delenv(BATCH_SIZE_ENV)
     BatchedSqliteEventLogStorage(str(tmp_path))
     assert int(os.environ[BATCH_SIZE_ENV]) > 0
+
+
+def test_a_range_run_s_check_verdicts_are_stored_per_day_in_a_few_transactions(instance, monkeypatch):
+    storage = instance.event_log_storage
+    opened = []
+    connect = storage._connect
+    monkeypatch.setattr(storage, "_connect", lambda shard: opened.append(shard) or connect(shard))
+
+    dg.materialize([daily, daily_is_even], instance=instance, tags=RANGE, raise_on_error=False)
+
+    key = daily_is_even.check_key
+    state = storage.get_asset_check_state([(key, DAYS)])[key]
+    by_status = {
+        status.value: set(subset.subset_value.get_partition_keys()) for status, subset in state.subsets.items()
+    }
+    fifteenths = {day for day in DAYS.get_partition_keys() if day.endswith("-15")}
+    assert by_status["FAILED"] == fifteenths and len(fifteenths) == 10
+    assert by_status["SUCCEEDED"] == set(DAYS.get_partition_keys()) - fifteenths
+    verdict = storage.get_asset_check_execution_history(
+        key, limit=1, partition_filter=PartitionKeyFilter(key="2023-03-15")
+    )
+    assert verdict[0].event.dagster_event.asset_check_evaluation_data.metadata["problems"].value == "2023-03-15: odd"
+    assert len(opened) < 80  # one by one: three connections per verdict, over 900
