@@ -35,6 +35,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str | None = None, inst_data=None) -> None:
         self._batch_index = threading.local()  # the index transaction a batch holds open, per thread
+        self._has_check_table = False
         # Dagster's own place for a local instance's event logs: the runs logged before stay readable
         super().__init__(base_dir or os.path.join(os.environ["DAGSTER_HOME"], "history", "runs"), inst_data)
         os.environ.setdefault(BATCH_SIZE_ENV, str(BATCH_SIZE))
@@ -46,6 +47,14 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     @classmethod
     def from_config_value(cls, inst_data, config_value: dict) -> BatchedSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)
+
+    @property
+    def supports_asset_checks(self) -> bool:
+        """Whether the index has the check-executions table; once it has, it keeps it."""
+        # Dagster asks at every check event, with a new engine and connection each time
+        if not self._has_check_table:
+            self._has_check_table = super().supports_asset_checks
+        return self._has_check_table
 
     def index_connection(self) -> AbstractContextManager[Connection]:
         """The batch's open index transaction while a batch is stored, else a new connection."""
