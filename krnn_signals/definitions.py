@@ -8,12 +8,19 @@ import dagster as dg
 
 from assets.features import build_feature_assets
 from assets.market_data import build_market_data_checks, build_qlib_market_data
-from assets.model import build_krnn_model
+from assets.model import build_krnn_model, build_krnn_model_search
 from assets.reports import backtest_report, ic_report, rank_ic_holds_up
 from assets.resources import PipelineResource
 from assets.signals import build_signal_checks, build_signals
 from krnn_core.config import PipelineConfig, load_config
-from krnn_signals.jobs import daily_signals_job, krnn_model_job, market_data_job, reports_job, signals_job
+from krnn_signals.jobs import (
+    daily_signals_job,
+    krnn_model_job,
+    krnn_model_search_job,
+    market_data_job,
+    reports_job,
+    signals_job,
+)
 from krnn_signals.monitoring import build_freshness, run_failure_alerts
 from krnn_signals.partitions import build_retraining_periods, build_trading_days
 from krnn_signals.schedules import build_daily_signals_schedule
@@ -47,7 +54,8 @@ def _definitions(config: PipelineConfig) -> dg.Definitions:
         assets=[
             build_qlib_market_data(trading_days),
             *build_feature_assets(trading_days),
-            build_krnn_model(retraining_periods),
+            build_krnn_model_search(retraining_periods),
+            build_krnn_model(retraining_periods, config.ensemble),
             build_signals(trading_days),
             ic_report,
             backtest_report,
@@ -58,7 +66,7 @@ def _definitions(config: PipelineConfig) -> dg.Definitions:
             rank_ic_holds_up,
             *freshness_checks,
         ],
-        jobs=[market_data_job, daily_signals_job, signals_job, krnn_model_job, reports_job],
+        jobs=[market_data_job, daily_signals_job, signals_job, krnn_model_job, krnn_model_search_job, reports_job],
         schedules=[build_daily_signals_schedule(trading_days)],
         sensors=[build_after_daily_signals(trading_days, retraining_periods), *freshness_sensors, run_failure_alerts],
         resources={"pipeline": PipelineResource(config)},

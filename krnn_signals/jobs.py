@@ -15,4 +15,9 @@ daily_signals_job = dg.define_asset_job(
 )
 signals_job = dg.define_asset_job("signals_job", selection=["signals"])
 krnn_model_job = dg.define_asset_job("krnn_model_job", selection=["krnn_model"])
+krnn_model_search_job = dg.define_asset_job(
+    "krnn_model_search_job",
+    selection=["krnn_model_search", "krnn_model"],
+    description="Search KRNN's kwargs on a retraining period's valid Rank IC, then train its model with the choice.",
+)
 reports_job = dg.define_asset_job("reports_job", selection=["ic_report", "backtest_report"])

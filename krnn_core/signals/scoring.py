@@ -11,10 +11,8 @@ import pandas as pd
 from krnn_core.data import qlib_store
 from krnn_core.data.market_checks import listed_members
 from krnn_core.features.alpha360 import ALPHA360_COLUMNS, FIELDS, MarketPanel, load_panel
-from krnn_core.features.processors import fillna
 from krnn_core.features.store import read_features
-from krnn_core.model.trainer import predict
-from krnn_core.model.versions import LoadedModel, load_artifact, model_version_for
+from krnn_core.model.versions import ServedModel, ensure_model_versions, load_served, model_version_for
 from krnn_core.tables import MODEL_VERSIONS_TABLE, SIGNALS_TABLE
 from krnn_core.warehouse import read_indexed, replace_rows
 
@@ -36,14 +34,16 @@ def score_days(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Time
         raise ValueError(f"no alpha360_features stored for {start.date()}..{end.date()}: materialize them first")
     # a suspended instrument has no bar today (CLOSE0 = $close/$close is NaN): it gets no score
     traded = np.isfinite(data.x[:, _CLOSE0])
+    ensure_model_versions(con)  # a registry written before ensembles gains their columns
     frames, models = [], {}
     for day in days.unique():
         version = model_version_for(con, day.date())
         if version is None:
             raise ValueError(f"no model version whose training labels end before {day.date()}: train krnn_model first")
-        model = models.setdefault(version["model_version"], _load(version))
+        if version["model_version"] not in models:
+            models[version["model_version"]] = load_served(con, version)
         rows = (days == day) & traded
-        frames.append(_ranked(day, data.index[rows].get_level_values("instrument"), model, data.x[rows], version))
+        frames.append(_ranked(data.index[rows], models[version["model_version"]], data.x[rows], version))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -60,17 +60,19 @@ def read_signals(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Ti
     return read_indexed(con, sql, [start.date(), end.date()])["score"]
 
 
-def _ranked(day: pd.Timestamp, instruments: pd.Index, model: LoadedModel, x: np.ndarray, version: dict) -> pd.DataFrame:
-    """One day's scores, ranked 1 = best."""
-    scores = predict(model.model, fillna(model.norm(x)))
-    frame = pd.DataFrame({"datetime": day, "instrument": instruments, "score": scores.astype(np.float64)})
+def _ranked(index: pd.MultiIndex, model: ServedModel, x: np.ndarray, version: dict) -> pd.DataFrame:
+    """One day's scores, ranked 1 = best, stamped with the served version (an ensemble's, not its members')."""
+    scores = model.score(index, x)
+    frame = pd.DataFrame(
+        {
+            "datetime": index.get_level_values("datetime"),
+            "instrument": index.get_level_values("instrument"),
+            "score": scores.astype(np.float64),
+        }
+    )
     frame["rank"] = frame["score"].rank(ascending=False, method="first").astype(np.int32)
     frame["model_version"] = version["model_version"]
     return frame.sort_values("rank", ignore_index=True)
-
-
-def _load(version: dict) -> LoadedModel:
-    return load_artifact(Path(version["artifact_path"]), version["sha256"])
 
 
 def signal_universe_problems(

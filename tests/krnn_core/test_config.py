@@ -76,6 +76,13 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
         (_strategy(top_k=50), "port_analysis_config.strategy.kwargs.top_k"),
         (_exchange(deal_price="vwap"), "exchange_kwargs.deal_price: Value error, deal_price='vwap' is not one of"),
         (_exchange(open_cost="cheap"), "port_analysis_config.backtest.exchange_kwargs.open_cost"),
+        (lambda raw: raw.update(ensemble={"seeds": 0}), "ensemble.seeds: Value error, 0 is not a count of seeds"),
+        (lambda raw: raw.update(ensemble={"seeds": [1, 2]}), "ensemble.seeds: Value error, [1, 2] is not a count"),
+        (lambda raw: raw.update(ensemble={"combine": "max"}), "ensemble.combine: Input should be 'zscore' or 'rank'"),
+        (lambda raw: raw.update(search={"space": {"rnn_dim": [8, 0]}}), "search.space.rnn_dim: Value error, rnn_dim=0"),
+        (lambda raw: raw.update(search={"space": {"dropout": []}}), "search.space.dropout: Value error, needs at least"),
+        (lambda raw: raw.update(search={"space": {"hidden_size": [64]}}), "search.space.hidden_size: Extra inputs"),
+        (lambda raw: raw.update(search={"trials": 0}), "search.trials"),
     ],
 )
 def test_a_bad_config_is_refused_naming_file_and_key(tmp_path, edit, named):
@@ -85,6 +92,12 @@ def test_a_bad_config_is_refused_naming_file_and_key(tmp_path, edit, named):
         load_config(_write(tmp_path, raw))
     assert named in str(error.value)
     assert str(tmp_path / "config.yaml") in str(error.value)
+
+
+def test_ensembles_and_search_are_off_by_default():
+    config = load_config(DEFAULT_CONFIG)
+    assert config.ensemble.seeds == 1
+    assert config.search.space.rnn_dim[-1] >= 64 and config.search.space.cnn_dim[-1] >= 64
 
 
 def test_unreadable_yaml_names_the_file(tmp_path):

@@ -154,6 +154,7 @@ def test_every_stage_is_an_asset_and_the_daily_job_ends_with_signals():
         "qlib_market_data",
         "alpha360_features",
         "alpha360_labels",
+        "krnn_model_search",
         "krnn_model",
         "signals",
         "ic_report",
@@ -161,3 +162,13 @@ def test_every_stage_is_an_asset_and_the_daily_job_ends_with_signals():
     }
     job = defs.resolve_job_def("daily_signals_job")
     assert {node.name for node in job.graph.node_defs} >= {"qlib_market_data", "alpha360_features", "signals"}
+
+
+def test_a_model_trains_each_seed_as_its_own_step_in_the_gpu_pool():
+    model = defs.resolve_assets_def("krnn_model")
+    steps = {node.name: node for node in model.node_def.node_defs}
+    assert list(steps) == ["training_plan", "train_seed_0", "record_version"]  # the test config: one seed
+    assert steps["train_seed_0"].pool == "gpu"
+    assert {key.to_user_string() for key in model.dependency_keys} >= {"alpha360_labels", "krnn_model_search"}
+    search_job = defs.resolve_job_def("krnn_model_search_job")
+    assert {node.name for node in search_job.graph.node_defs} == {"krnn_model_search", "krnn_model"}
