@@ -52,8 +52,8 @@ def setup_changes(source: Path) -> dict:
 
 def prior_state(config: PipelineConfig) -> pd.Timestamp:
     """The pipeline's state the evening before the last day; returns that last day."""
-    from krnn_core.model.retraining import load_training_data, rolling_windows, train_model_version
-    from krnn_core.model.versions import record_model_version
+    from krnn_core.model.retraining import load_training_data, rolling_windows, scratch_folder, train_model_version
+    from krnn_core.model.versions import record_model_versions
 
     calendar = market_source(config).trading_days()
     day_before, provider = calendar[-2], config.qlib_init.provider_uri
@@ -62,9 +62,11 @@ def prior_state(config: PipelineConfig) -> pd.Timestamp:
     with connect(config.duckdb_path) as con:
         materialize_features(con, provider, config.market, calendar[0], day_before)
         materialize_labels(con, provider, config.market, calendar[0], day_before)
-        train, valid = load_training_data(con, windows)
         kwargs = config.task.model.kwargs.model_dump()
-        record_model_version(con, train_model_version(train, valid, config.model_dir, windows, kwargs, log=_quiet))
+        with scratch_folder(config.model_dir) as scratch:
+            train, valid = load_training_data(con, windows, scratch)
+            row = train_model_version(train, valid, config.model_dir, windows, kwargs, log=_quiet)
+        record_model_versions(con, [row])
         test_start = calendar[calendar.searchsorted(pd.Timestamp(SEGMENTS["test"][0]))]
         write_signals(con, score_days(con, test_start, day_before), test_start, day_before)
         publish_snapshot(con, snapshot_path(config.duckdb_path))
