@@ -80,7 +80,7 @@ def bars_are_consistent(context: dg.AssetCheckExecutionContext, pipeline: Pipeli
     config = pipeline.config
     start, end = partition_days(context)
     panel = load_panel(config.qlib_init.provider_uri, config.market, start, end)  # only the refreshed days
-    return daily_check_result(context, bar_problems(panel, 0, len(panel.calendar) - 1))
+    return daily_check_result(context, pipeline, bar_problems(panel, 0, len(panel.calendar) - 1))
 
 
 def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
@@ -92,7 +92,7 @@ def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: Pipel
     problems = jump_problems(
         panel, factor, panel.day_index(start), panel.day_index(end), config.monitoring.max_day_move
     )
-    return daily_check_result(context, problems, dg.AssetCheckSeverity.WARN)
+    return daily_check_result(context, pipeline, problems, dg.AssetCheckSeverity.WARN)
 
 
 def universe_is_covered(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
@@ -101,7 +101,7 @@ def universe_is_covered(context: dg.AssetCheckExecutionContext, pipeline: Pipeli
     problems = universe_problems(
         config.qlib_init.provider_uri, config.market, *partition_days(context), config.monitoring.min_coverage
     )
-    return daily_check_result(context, problems, dg.AssetCheckSeverity.WARN)
+    return daily_check_result(context, pipeline, problems, dg.AssetCheckSeverity.WARN)
 
 
 def build_market_data_checks(

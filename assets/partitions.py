@@ -9,6 +9,9 @@ import dagster as dg
 import pandas as pd
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 
+from assets.resources import Pipeline
+from krnn_core.data import qlib_store
+
 _DAYS_LISTED = 5  # failed days whose problems a check's metadata quotes; `failed_days` counts them all
 
 # Dagster's partition panel calls these partitions "Daily ... End offsetted by 1 partition": say what they are
@@ -47,6 +50,7 @@ def partition_days(
 
 def daily_check_result(
     context: dg.AssetCheckExecutionContext,
+    pipeline: Pipeline,
     problems_by_day: Mapping[pd.Timestamp, list[str]],
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
     **metadata: float | int | str,
@@ -56,15 +60,25 @@ def daily_check_result(
     Dagster records a partitioned check against a partition only when its run has a single partition key: the
     result of a range run would record no partition, and the UI would then call every day of it skipped.
     """
-    problems = {
-        key: problems_by_day.get(pd.Timestamp(key), ["nothing to check: no data stored for the day"])
-        for key in context.partition_keys
-    }
+    sessions = qlib_store.read_calendar(pipeline.config.qlib_init.provider_uri)
+    problems = {key: _day_problems(pd.Timestamp(key), problems_by_day, sessions) for key in context.partition_keys}
     if not context.has_partition_key:
         _log_each_day(context, problems, severity)
     return dg.AssetCheckResult(
         passed=not any(problems.values()), severity=severity, metadata={**_verdict(problems), **metadata}
     )
+
+
+def _day_problems(
+    day: pd.Timestamp, problems_by_day: Mapping[pd.Timestamp, list[str]], sessions: pd.DatetimeIndex
+) -> list[str]:
+    """A day's problems; a weekday the refreshed calendar skips is an exchange holiday, with nothing to check."""
+    if day in problems_by_day:
+        return problems_by_day[day]
+    # partitions built before a source's first refresh know no holidays yet, so a backfill range holds them
+    if len(sessions) and day < sessions[-1] and day not in sessions:
+        return []
+    return ["nothing to check: no data stored for the day"]
 
 
 def _log_each_day(

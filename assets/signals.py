@@ -62,7 +62,7 @@ def signals_cover_universe(context: dg.AssetCheckExecutionContext, pipeline: Pip
     with pipeline.snapshot() as con:
         stored = read_signals(con, start, end)
     return daily_check_result(
-        context, signal_universe_problems(stored, config.qlib_init.provider_uri, config.market, start, end)
+        context, pipeline, signal_universe_problems(stored, config.qlib_init.provider_uri, config.market, start, end)
     )
 
 
@@ -73,6 +73,7 @@ def signals_are_spread(context: dg.AssetCheckExecutionContext, pipeline: Pipelin
         stats = signal_day_stats(con, *partition_days(context))
     return daily_check_result(
         context,
+        pipeline,
         spread_problems(stats, floor),
         min_score_std=float(stats["score_std"].min()) if len(stats) else 0.0,
         floor=floor,
@@ -84,7 +85,9 @@ def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) 
     limit = pipeline.config.monitoring.max_model_age_days
     with pipeline.snapshot() as con:
         stats = signal_day_stats(con, *partition_days(context))
-    return daily_check_result(context, model_age_problems(stats, limit), dg.AssetCheckSeverity.WARN, limit_days=limit)
+    return daily_check_result(
+        context, pipeline, model_age_problems(stats, limit), dg.AssetCheckSeverity.WARN, limit_days=limit
+    )
 
 
 def build_signal_checks(trading_days: dg.PartitionsDefinition, names: LocationNames) -> list[dg.AssetChecksDefinition]:

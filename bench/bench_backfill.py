@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -74,7 +75,9 @@ def main() -> None:
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
     load_before = load_average()
+    os.sync()  # each side starts with no other side's writes still going to disk (each writes ~0.5 GB)
     run = backfill(args.source, scratch / "dagster")
+    os.sync()
     own = engines(args.source, scratch / "engines")
     counts = row_counts(scratch / "dagster" / "krnn_signals.duckdb"), row_counts(scratch / "engines" / "engines.duckdb")
     remove(scratch)

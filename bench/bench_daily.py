@@ -52,6 +52,20 @@ def setup_changes(source: Path) -> dict:
 
 def prior_state(config: PipelineConfig) -> pd.Timestamp:
     """The pipeline's state the evening before the last day; returns that last day."""
+    import torch
+
+    # setup on one thread: this machine's cores are shared, and torch's two threads on KRNN's small
+    # matrices spin against the other tenants (a year of scores: 120 s on two threads under load, 18 s on
+    # one); the reference and the timed run keep torch's default
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _prior_state(config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _prior_state(config: PipelineConfig) -> pd.Timestamp:
     from krnn_core.model.retraining import load_training_data, rolling_windows, scratch_folder, train_model_version
     from krnn_core.model.versions import record_model_versions
 

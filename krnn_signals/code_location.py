@@ -47,7 +47,8 @@ def _definitions(config: PipelineConfig) -> dg.Definitions:
     names = LocationNames.of(config)
     trading_days, retraining_periods = build_trading_days(config), build_retraining_periods(config)
     freshness_checks, freshness_sensors = build_freshness(config, names)
-    jobs = build_jobs(names)
+    executor = executor_from_env()  # the deployment's, or None: Dagster's default, in-process trading-day jobs
+    jobs = build_jobs(names, executor)
     return dg.Definitions(
         assets=[
             build_qlib_market_data(trading_days, names),
@@ -71,5 +72,5 @@ def _definitions(config: PipelineConfig) -> dg.Definitions:
             build_run_failure_alerts(names),
         ],
         resources={"pipeline": PipelineResource(config)},
-        executor=executor_from_env(),
+        executor=executor,
     )

@@ -26,8 +26,6 @@ LABEL_COLUMN = "LABEL0"
 LABEL_HORIZON = 2  # the label of day t needs the close of t+2
 _VOLUME_EPS = np.float32(1e-12)
 _CHUNK_VALUES = 1 << 24  # float32 values per computed chunk (64 MiB): bounds the peak memory of long ranges
-# float32 values of the panel read at a time (256 MiB): a market's whole history need not fit in memory
-_PANEL_VALUES = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -79,27 +77,6 @@ def load_panel(
     return MarketPanel(calendar, codes, values, member)
 
 
-def panel_blocks(
-    provider_uri: str | Path,
-    market: str,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-    *,
-    history: int = 0,
-    horizon: int = 0,
-) -> Iterator[tuple[MarketPanel, int, int]]:
-    """load_panel of [start, end] in consecutive blocks of days, each at most _PANEL_VALUES values with its
-    history and horizon; yields (panel, first, last), the panel positions of the block's own first and last day."""
-    calendar = qlib_store.read_calendar(provider_uri)
-    first, last = calendar_position(calendar, start), calendar_position(calendar, end)
-    instruments = max(len(qlib_store.read_instruments(provider_uri, market)), 1)
-    days = max(1, _PANEL_VALUES // (instruments * len(FIELDS)) - history - horizon)
-    for block_first in range(first, last + 1, days):
-        block_start, block_end = calendar[block_first], calendar[min(block_first + days - 1, last)]
-        panel = load_panel(provider_uri, market, block_start, block_end, history=history, horizon=horizon)
-        yield panel, panel.day_index(block_start), panel.day_index(block_end)
-
-
 def calendar_position(calendar: pd.DatetimeIndex, day: pd.Timestamp) -> int:
     """Position of a trading day in the calendar; a clear error for any other date."""
     pos = calendar.searchsorted(day)
@@ -132,20 +109,6 @@ def alpha360_chunks(panel: MarketPanel, first: int, last: int) -> Iterator[tuple
     days_per_chunk = max(1, _CHUNK_VALUES // (max(len(panel.codes), 1) * len(ALPHA360_COLUMNS)))
     for chunk_first in range(first, last + 1, days_per_chunk):
         yield alpha360_block(panel, chunk_first, min(chunk_first + days_per_chunk - 1, last))
-
-
-def alpha360_stream(
-    provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp
-) -> Iterator[tuple[pd.MultiIndex, np.ndarray]]:
-    """The Alpha360 rows of days [start, end] in chunks, reading the folder a block of days at a time."""
-    for panel, first, last in panel_blocks(provider_uri, market, start, end, history=LAGS - 1):
-        yield from alpha360_chunks(panel, first, last)
-
-
-def labels_stream(provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp) -> Iterator[pd.Series]:
-    """The labels of days [start, end] in chunks, reading the folder a block of days at a time."""
-    for panel, first, last in panel_blocks(provider_uri, market, start, end, horizon=LABEL_HORIZON):
-        yield labels_block(panel, first, last)
 
 
 def labels_block(panel: MarketPanel, first: int, last: int) -> pd.Series:

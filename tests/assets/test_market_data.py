@@ -131,3 +131,18 @@ def test_a_range_run_shows_each_check_per_day_failed_only_on_the_failing_day(tmp
     assert jumps[None].metadata["problems"].value.startswith("2021-03-10: close moved more than")
     assert jumps["2021-03-10"].metadata["problems"].value == jumps[None].metadata["problems"].value
     assert jumps["2021-03-09"].passed and jumps["2021-03-09"].metadata["problems"].value == "none"
+
+
+def test_a_holiday_inside_a_first_backfill_is_no_failed_day(tmp_path, test_config_path):
+    config = _config(tmp_path, yaml.safe_load(test_config_path.read_text()))
+    for feed in (tmp_path / "csv").glob("*.csv"):  # the exchange closed on 03-05: no file has that row
+        frame = pd.read_csv(feed, index_col="date")
+        frame.drop(index="2021-03-05").to_csv(feed)
+    trading_days = build_trading_days(load_config(config))  # before the first refresh: no holiday is known
+    days = [str(day.date()) for day in DAYS]
+    assert "2021-03-05" in trading_days.get_partition_keys_in_range(dg.PartitionKeyRange(days[0], days[-1]))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = _materialize(config, instance, tags={RANGE_START: days[0], RANGE_END: days[-1]})
+        bars = _days_by_status(instance, BARS_CHECK, trading_days)
+    assert result.success
+    assert bars == {"SUCCEEDED": days}

@@ -64,8 +64,11 @@ DAILY_CHECKS |= {"signals_cover_universe", "signals_are_spread", "model_is_recen
 TIMEOUT_S = 600
 
 
-def test_a_trading_day_run_by_the_daemon(tmp_path):
+def test_a_trading_day_run_by_the_daemon(tmp_path, monkeypatch):
     home, env = _setup(tmp_path)
+    # the instance's event log storage (krnn_signals/event_log.py) finds its folder by $DAGSTER_HOME, as the
+    # daemon's processes do: the test reads the same instance (make test exports the project's DAGSTER_HOME)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     _prepare(tmp_path, env)
     served = _a_good_day(tmp_path, home, env)
     _a_broken_day(tmp_path, home, env)

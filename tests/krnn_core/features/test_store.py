@@ -1,4 +1,4 @@
-"""The DuckDB feature store: incremental days equal a range, writes are atomic, the layout reads by name."""
+"""The DuckDB feature store: days equal a range, writes replace whole days atomically, the layout reads by name."""
 
 from itertools import pairwise
 
@@ -8,11 +8,19 @@ import pytest
 
 from krnn_core.data import qlib_store
 from krnn_core.data.synthetic import SyntheticMarket, write_market
-from krnn_core.features import alpha360, store
-from krnn_core.features.alpha360 import ALPHA360_COLUMNS, LABEL_COLUMN, LAGS, alpha360_block, load_panel
+from krnn_core.features import store
+from krnn_core.features.alpha360 import (
+    ALPHA360_COLUMNS,
+    LABEL_COLUMN,
+    LAGS,
+    alpha360_block,
+    alpha360_chunks,
+    load_panel,
+)
 from krnn_core.features.store import (
     FEATURES_TABLE,
     LABELS_TABLE,
+    ensure_schema,
     features_to_file,
     iter_features,
     materialize_features,
@@ -120,27 +128,50 @@ def _stored(con) -> dict:
     }
 
 
-def test_a_range_computed_in_many_day_blocks_stores_the_same_rows_as_in_one(folder, tmp_path, monkeypatch):
+def test_a_range_written_in_many_transactions_stores_the_same_rows_as_in_one(folder, tmp_path, monkeypatch):
     with connect(tmp_path / "one.duckdb") as con:
         materialize_features(con, folder, "csi300", START, END)
         materialize_labels(con, folder, "csi300", START, END)
         whole = _stored(con)
-    blocks = []
     names = len(qlib_store.read_instruments(folder, "csi300"))
-    # blocks of 2 days of features (with their 59-day history) and 59 days of labels (with 2 days after)
-    monkeypatch.setattr(alpha360, "_PANEL_VALUES", names * 6 * 61)
-    monkeypatch.setattr(
-        alpha360, "load_panel", lambda *args, **kwargs: blocks.append(load_panel(*args, **kwargs)) or blocks[-1]
-    )
+    monkeypatch.setattr(store, "WRITE_ROWS", 3 * names)  # three days a transaction
+    panels = []
+    monkeypatch.setattr(store, "load_panel", lambda *args, **kw: panels.append(load_panel(*args, **kw)) or panels[-1])
     with connect(tmp_path / "blocks.duckdb") as con:
         materialize_features(con, folder, "csi300", START, END)
         materialize_labels(con, folder, "csi300", START, END)
         chunked = _stored(con)
-    assert len(blocks) > 10 and max(block.values.size for block in blocks) <= alpha360._PANEL_VALUES
+    assert len(panels) > 30 and max(len(panel.calendar) for panel in panels) <= LAGS - 1 + 3
     assert chunked["keys"] == whole["keys"] and len(whole["keys"][0]) > 0
     assert chunked["x"] == whole["x"]
     pd.testing.assert_frame_equal(chunked["labels"], whole["labels"])
-    assert whole["null_labels"] > 0 and whole["nan_labels"] == 0  # a missing label is NULL, as it always was
+    assert whole["null_labels"] > 0 and whole["nan_labels"] == 0  # a missing label is NULL, not NaN
+
+
+def test_a_failure_in_a_later_transaction_leaves_every_day_whole(folder, con, monkeypatch):
+    panel = load_panel(folder, "csi300", START, END, history=LAGS - 1)
+    index, x = alpha360_block(panel, panel.day_index(START), panel.day_index(END))
+    ensure_schema(con)
+    write_features(con, [(index, np.zeros_like(x))], START, END)  # the previous rows: all zeros
+    names = len(qlib_store.read_instruments(folder, "csi300"))
+    monkeypatch.setattr(store, "WRITE_ROWS", 10 * names)  # ten days a transaction
+    written = []
+
+    def third_block_fails(block, first, last):
+        if len(written) == 2:
+            raise OSError("disk full")
+        written.append(block.calendar[last])
+        return alpha360_chunks(block, first, last)
+
+    monkeypatch.setattr(store, "alpha360_chunks", third_block_fails)
+    with pytest.raises(OSError, match="disk full"):
+        materialize_features(con, folder, "csi300", START, END)
+    stored = read_features(con, START, END)
+    rewritten = stored.index.get_level_values("datetime") <= written[-1]
+    assert written[-1] == panel.calendar[panel.day_index(START) + 19] and 0 < rewritten.sum() < len(rewritten)
+    assert stored.index.equals(index)  # no day lost a row
+    assert (stored.x[~rewritten] == 0).all()  # later days: the previous rows
+    np.testing.assert_array_equal(stored.x[rewritten], x[rewritten])  # earlier days: whole and new
 
 
 def test_features_read_in_chunks_and_into_a_file_equal_one_read(folder, con, tmp_path, monkeypatch):

@@ -167,6 +167,7 @@ def test_a_range_scored_a_few_days_at_a_time_equals_the_daily_signals_and_loads_
     _, con = market
     daily = _tables(con)["signals"]
     loaded = []
+    # scoring imports load_artifact when it first loads a model (torch stays out of the code location's import)
     monkeypatch.setattr(versions, "load_artifact", lambda *args: loaded.append(args) or load_artifact(*args))
     monkeypatch.setattr(store, "READ_CHUNK_ROWS", 40)  # about 6 of the 140 days a chunk
     frame = score_days(con, CALENDAR[0], CALENDAR[-1])
