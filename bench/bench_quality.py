@@ -76,6 +76,7 @@ GRU_KWARGS = {  # Qlib's examples/benchmarks/GRU/workflow_config_gru_Alpha360.ya
     "early_stop": 20, "batch_size": 800, "metric": "loss", "loss": "mse", "GPU": 0,
 }  # fmt: skip
 _CLOSE0 = ALPHA360_COLUMNS.index("CLOSE0")
+EXPERIMENT = "bench_quality"  # Qlib's recorder's, for its GRU
 
 
 @dataclass(frozen=True)
@@ -189,9 +190,24 @@ def gru_daily_ic(train, valid, test: FeatureMatrix, labels: pd.Series, seed: int
     frames["test"] = _qlib_frame(fillna(norm(test.x)), np.full(len(test.x), np.nan, np.float32), test.index)
     kwargs = GRU_KWARGS | {"seed": seed} | ({"n_epochs": max_epochs} if max_epochs else {})
     model, evals = GRU(**kwargs), {}
-    with R.start(experiment_name="bench_quality", uri=f"file:{work / 'mlruns'}"):
+    with R.start(experiment_name=EXPERIMENT, uri=_recorder_uri(work)):  # fit logs its curves to Qlib's recorder
         model.fit(_FramesDataset(frames), evals_result=evals)
     return daily_ic(model.predict(_FramesDataset(frames)), labels), len(evals["valid"])
+
+
+def _recorder_uri(work: Path) -> str:
+    """An MLflow store in `work` for Qlib's recorder, the experiment's artifacts in work/mlruns.
+
+    SQLite: MLflow 3 refuses a new experiment in a file store. The artifact folder is set when the
+    experiment is made, else it is ./mlruns of the current directory (Qlib stores the git diff there).
+    """
+    import mlflow
+
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    if client.get_experiment_by_name(EXPERIMENT) is None:
+        client.create_experiment(EXPERIMENT, artifact_location=(work / "mlruns").resolve().as_uri())
+    return uri
 
 
 def _qlib_frame(x: np.ndarray, y: np.ndarray, index: pd.Index | None = None) -> pd.DataFrame:
