@@ -67,7 +67,7 @@ def prior_state(config: PipelineConfig) -> pd.Timestamp:
 
 def _prior_state(config: PipelineConfig) -> pd.Timestamp:
     from krnn_core.model.retraining import load_training_data, rolling_windows, scratch_folder, train_model_version
-    from krnn_core.model.versions import record_model_version
+    from krnn_core.model.versions import record_model_versions
 
     calendar = market_source(config).trading_days()
     day_before, provider = calendar[-2], config.qlib_init.provider_uri
@@ -80,7 +80,7 @@ def _prior_state(config: PipelineConfig) -> pd.Timestamp:
         with scratch_folder(config.model_dir) as scratch:
             train, valid = load_training_data(con, windows, scratch)
             row = train_model_version(train, valid, config.model_dir, windows, kwargs, log=_quiet)
-        record_model_version(con, row)
+        record_model_versions(con, [row])
         test_start = calendar[calendar.searchsorted(pd.Timestamp(SEGMENTS["test"][0]))]
         write_signals(con, score_days(con, test_start, day_before), test_start, day_before)
         publish_snapshot(con, snapshot_path(config.duckdb_path))

@@ -85,7 +85,7 @@ def train(args: argparse.Namespace, work: Path) -> dict:
 
     from krnn_core.data import qlib_store
     from krnn_core.model.retraining import load_training_data, rolling_windows, scratch_folder, train_model_version
-    from krnn_core.model.versions import record_model_version
+    from krnn_core.model.versions import record_model_versions
     from krnn_core.warehouse import connect
 
     last = _last_year(args)
@@ -105,7 +105,7 @@ def train(args: argparse.Namespace, work: Path) -> dict:
         loaded = time.perf_counter() - started
         row = train_model_version(train_data, valid_data, work / "models", windows, kwargs, log=_stderr)
     with connect(work / "bench.duckdb") as con:
-        record_model_version(con, row)
+        record_model_versions(con, [row])
     epochs = json.loads(row["history_json"])
     return {
         "load_s": loaded,

@@ -1,6 +1,7 @@
 """Seconds per epoch of Qlib's KRNN and of ours on the same processed Alpha360 arrays, in one run.
 
     .venv/bin/python bench/bench_train.py [--provider DIR] [--epochs 3] [--full [--seeds 0 1 2] [--amp]] [--threads N]
+        [--ours-kwargs JSON]
 
 Both read Qlib's own DatasetH over the Alpha360 handler with the benchmark's processors
 (RobustZScoreNorm + Fillna on features, DropnaLabel + CSRankNorm on the label), so an epoch is
@@ -8,6 +9,7 @@ compared with an epoch: one training pass plus the valid evaluation early stoppi
 `fit` also re-evaluates the whole train set every epoch; `qlib_loop_epoch_s` counts that too).
 `--full` trains both to early stop and scores the test window against the raw label; ours once per
 `--seeds` seed (early stopping on `--metric`), and with `--amp` once more per seed in bfloat16 (CUDA only).
+`--ours-kwargs` times our epoch with other kwargs (a search candidate, say) against Qlib's benchmark epoch.
 The last line is JSON.
 """
 
@@ -95,13 +97,15 @@ def time_ours_epoch(kwargs: dict, train: TrainingSet, valid: TrainingSet, seed: 
     return train_krnn(model_config, trainer_config, train, valid, log=lambda line: None).history[0]["seconds"]
 
 
-def time_epochs(kwargs: dict, frames: tuple[pd.DataFrame, pd.DataFrame], seed: int, epochs: int) -> dict[str, float]:
+def time_epochs(
+    kwargs: dict, frames: tuple[pd.DataFrame, pd.DataFrame], seed: int, epochs: int, ours_kwargs: dict
+) -> dict[str, float]:
     """Median epoch seconds of both, the epochs interleaved so that both meet the same load on a shared machine."""
     train, valid = learn_set(frames[0]), learn_set(frames[1])
     qlib, parts, ours = qlib_model({**kwargs, "n_epochs": epochs}, seed), [], []
     for epoch in range(epochs):
         parts.append(time_qlib_epoch(qlib, *frames))
-        ours.append(time_ours_epoch(kwargs, train, valid, seed))
+        ours.append(time_ours_epoch({**kwargs, **ours_kwargs}, train, valid, seed))
         print(f"epoch {epoch}: qlib {parts[-1]}, ours {ours[-1]:.2f}s", flush=True)
     median = {part: float(np.median([p[part] for p in parts])) for part in parts[0]}
     return {"qlib_" + part: seconds for part, seconds in median.items()} | {"ours": float(np.median(ours))}
@@ -168,6 +172,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads for both")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=BENCHMARK_KWARGS["batch_size"])
+    parser.add_argument("--ours-kwargs", type=json.loads, default={}, help="JSON: our KRNN kwargs in the timed epochs")
     return parser.parse_args()
 
 
@@ -183,7 +188,7 @@ def main() -> None:
         dataset = qlib_dataset(lower_case_view(args.provider, Path(folder)), args)
         frames = dataset.prepare(["train", "valid"], col_set=["feature", "label"], data_key=DataHandlerLP.DK_L)
         print(f"data: {time.perf_counter() - started:.0f}s, train {len(frames[0])} rows, valid {len(frames[1])}")
-        timed = time_epochs(kwargs, frames, args.seed, args.epochs)
+        timed = time_epochs(kwargs, frames, args.seed, args.epochs, args.ours_kwargs)
         qlib_s, ours_s = timed["qlib_train"] + timed["qlib_valid"], timed["ours"]
         device = training_device(kwargs["GPU"])
         card = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
@@ -192,6 +197,8 @@ def main() -> None:
                   "qlib_train_pass_s": round(timed["qlib_train"], 2),
                   "qlib_valid_eval_s": round(timed["qlib_valid"], 2),
                   "qlib_loop_epoch_s": round(qlib_s + timed["qlib_train_eval"], 2)}  # fmt: skip
+        if args.ours_kwargs:
+            result["ours_kwargs"] = args.ours_kwargs
         if args.full:
             result |= full_run(kwargs, dataset, learn_set(frames[0]), learn_set(frames[1]), args)
     print(json.dumps(result))

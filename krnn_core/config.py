@@ -28,7 +28,7 @@ from krnn_core.data.sources.csv_feed import CsvSource
 from krnn_core.data.sources.qlib_folder import QlibFolderSource
 from krnn_core.data.sources.synthetic import SyntheticSource
 from krnn_core.data.synthetic import SyntheticMarket
-from krnn_core.model.config import KRNNConfig, TrainerConfig
+from krnn_core.model.config import SEARCH_KEYS, KRNNConfig, TrainerConfig
 from krnn_core.reports.backtest import BacktestConfig, ExchangeConfig
 from krnn_core.warehouse import DuckLake
 
@@ -189,6 +189,53 @@ class Rolling(_Strict):
     rtype: Literal["sliding", "expanding"] = "sliding"
 
 
+class Ensemble(_Strict):
+    """Seeds trained per retraining period; their scores' combination is the served version."""
+
+    seeds: int = 1  # members train with task.model.kwargs.seed, seed + 1, ...; 1: one model, no ensemble
+    combine: Literal["zscore", "rank"] = "zscore"  # mean of per-day z-scores (Qlib's AverageEnsemble) or of ranks
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _a_count(cls, seeds: Any) -> int:
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(
+                f"{seeds!r} is not a count of seeds (an integer >= 1): "
+                "the members train with task.model.kwargs.seed, seed + 1, ..."
+            )
+        return seeds
+
+
+class SearchSpace(_Strict):
+    """The candidate values of each KRNN kwarg a model search varies; one value keeps it fixed."""
+
+    cnn_dim: list[int] = [8, 16, 32, 64]
+    rnn_dim: list[int] = [8, 16, 32, 64]
+    rnn_dups: list[int] = [1, 2, 3]
+    rnn_layers: list[int] = [1, 2]
+    dropout: list[float] = [0.0, 0.1, 0.3]
+    lr: list[float] = [0.0005, 0.001, 0.002]
+    batch_size: list[int] = [800, 2000, 4000]
+
+    @field_validator(*SEARCH_KEYS)
+    @classmethod
+    def _each_value_valid(cls, values: list, info: ValidationInfo) -> list:
+        if not values:
+            raise ValueError("needs at least one value")
+        owner = KRNNConfig if info.field_name in {f.name for f in fields(KRNNConfig)} else TrainerConfig
+        for value in values:
+            owner(**{info.field_name: value})  # its ValueError is reported at this key
+        return values
+
+
+class Search(_Strict):
+    """Model selection on valid Rank IC, run by krnn_model_search_job (`krnn-signals search`), never on its own."""
+
+    trials: int = Field(16, ge=1)  # candidates trained, task.model.kwargs first
+    seed: int = 0  # which points of the space are drawn
+    space: SearchSpace = SearchSpace()
+
+
 class Strategy(_Strict):
     class_: Literal["TopkDropoutStrategy"] = Field("TopkDropoutStrategy", alias="class")
     kwargs: dict[Literal["topk", "n_drop"], int] = {"topk": BacktestConfig.topk, "n_drop": BacktestConfig.n_drop}
@@ -272,6 +319,8 @@ class PipelineConfig(_Strict):
     model_dir: Path
     task: Task
     rolling: Rolling = Rolling()
+    ensemble: Ensemble = Ensemble()
+    search: Search = Search()
     port_analysis_config: PortAnalysis = PortAnalysis()
     monitoring: Monitoring = Monitoring()
 

@@ -2,3 +2,4 @@
 
 SIGNALS_TABLE = "signals"
 MODEL_VERSIONS_TABLE = "model_versions"
+SEARCH_TRIALS_TABLE = "model_search_trials"

@@ -40,15 +40,21 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--start", type=_date)
     export.add_argument("--end", type=_date)
     commands.add_parser("demo", help="materialize the whole chain through Dagster, then print the results")
+    search = commands.add_parser(
+        "search", help="search KRNN's kwargs on a retraining period's valid Rank IC, then retrain its model"
+    )
+    search.add_argument("--period", required=True, help="the retraining period (a krnn_model partition, YYYY-MM-DD)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    if args.command != "demo":
+    if args.command not in ("demo", "search"):
         return _print_answer(load_config(), args)
-    from krnn_signals.demo import run_demo  # dagster and the code location, which loads the config once
+    from krnn_signals.demo import run_demo, run_model_search  # dagster and the code location (loads the config once)
 
+    if args.command == "search":
+        return _print_answer(run_model_search(args.period), args)
     config = run_demo()
     for command in (["signals", "--top", "20"], ["report"]):
         _print_answer(config, _parser().parse_args(command))
@@ -74,6 +80,8 @@ def _answer(con, args: argparse.Namespace) -> str:
         return _lines(signal_queries.ic_over(con, args.start, args.end))
     if args.command == "models":
         return signal_queries.model_table(con).to_string(index=False)
+    if args.command == "search":
+        return signal_queries.latest_search(con).to_string(index=False)
     if args.command == "export":
         rows = signal_queries.export_qlib_predictions(con, args.start, args.end, args.output)
         return f"wrote {rows} scores to {args.output}"

@@ -8,7 +8,7 @@ import dagster as dg
 
 from assets.features import build_feature_assets
 from assets.market_data import build_market_data_checks, build_qlib_market_data
-from assets.model import build_krnn_model
+from assets.model import build_krnn_model, build_krnn_model_search
 from assets.names import LocationNames
 from assets.reports import build_report_assets, build_report_checks
 from assets.resources import PipelineResource
@@ -53,7 +53,8 @@ def _definitions(config: PipelineConfig) -> dg.Definitions:
         assets=[
             build_qlib_market_data(trading_days, names),
             *build_feature_assets(trading_days, names),
-            build_krnn_model(retraining_periods, names),
+            build_krnn_model_search(retraining_periods, names),
+            build_krnn_model(retraining_periods, names, config.ensemble),
             build_signals(trading_days, names),
             *build_report_assets(names),
         ],

@@ -48,6 +48,16 @@ def run_demo() -> PipelineConfig:
     return CONFIG
 
 
+def run_model_search(period: str) -> PipelineConfig:
+    """krnn_model_search_job for one retraining period in the Dagster instance: the search, then the period's model."""
+    periods = defs.resolve_assets_def(_names(defs).key("krnn_model")).partitions_def.get_partition_keys()
+    if period not in periods:
+        raise SystemExit(f"{period} is not a retraining period; they are {', '.join(periods)}")
+    with dg.DagsterInstance.get() as instance:
+        run_job("krnn_model_search_job", instance, CONFIG, partition_key=period)
+    return CONFIG
+
+
 def materialize_chain(
     instance: dg.DagsterInstance, last_day: str, config: PipelineConfig, location: dg.Definitions = defs
 ) -> None:

@@ -33,6 +33,11 @@ JOBS = {
     ),
     "signals_job": (["signals"], None, True),
     "krnn_model_job": (["krnn_model"], None, False),
+    "krnn_model_search_job": (
+        ["krnn_model_search", "krnn_model"],
+        "Search KRNN's kwargs on a retraining period's valid Rank IC, then train its model with the choice.",
+        False,
+    ),
     "reports_job": (["ic_report", "backtest_report"], None, False),
 }
 

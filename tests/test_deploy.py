@@ -201,6 +201,7 @@ def _step_job(step_tags: dict[str, str]):
 
 
 NAMES = LocationNames.of(CONFIG)
+TRAIN_SEED_STEP = f"{NAMES.step('krnn_model')}.train_seed_0"  # the model asset's steps: plan, seeds, record
 
 
 def _steps() -> dict[str, dict[str, str]]:
@@ -218,22 +219,24 @@ def test_the_run_launcher_config_validates_against_dagster_k8s():
     assert not validate_config(K8sRunLauncher.config_type(), broken).success
 
 
-def test_only_krnn_model_asks_for_a_gpu_and_the_feature_and_signal_steps_for_cpu_nodes():
+def test_only_training_steps_ask_for_a_gpu_and_the_feature_and_signal_steps_for_cpu_nodes():
     steps = _steps()
     limits = {
         key: get_user_defined_k8s_config(tags).container_config.get("resources", {}) for key, tags in steps.items()
     }
     assert {key: wanted["limits"] for key, wanted in limits.items() if "limits" in wanted} == {
-        NAMES.step("krnn_model"): {"nvidia.com/gpu": 1}
+        TRAIN_SEED_STEP: {"nvidia.com/gpu": 1},
+        NAMES.step("krnn_model_search"): {"nvidia.com/gpu": 1},
     }
-    for key in ("alpha360_features", "alpha360_labels", "signals"):
-        node = get_user_defined_k8s_config(steps[NAMES.step(key)]).pod_spec_config["affinity"]["node_affinity"]
+    recording = f"{NAMES.step('krnn_model')}.record_version"  # scores the members on valid: CPU work
+    for step in [*(NAMES.step(key) for key in ("alpha360_features", "alpha360_labels", "signals")), recording]:
+        node = get_user_defined_k8s_config(steps[step]).pod_spec_config["affinity"]["node_affinity"]
         [term] = node["required_during_scheduling_ignored_during_execution"]["node_selector_terms"]
         assert term["match_expressions"] == [{"key": "nvidia.com/gpu.present", "operator": "DoesNotExist"}]
 
 
 def test_the_training_pod_gets_a_gpu_node_and_the_shared_data():
-    pod = _step_job(_steps()[NAMES.step("krnn_model")]).spec.template.spec
+    pod = _step_job(_steps()[TRAIN_SEED_STEP]).spec.template.spec
     [container] = pod.containers
     assert container.resources.limits == {"nvidia.com/gpu": "1"}  # a Kubernetes quantity
     assert container.resources.requests == {"cpu": "4", "memory": "8Gi"}

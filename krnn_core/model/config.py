@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 INPUT_DIM = 360  # Alpha360: 6 fields x 60 daily lags
+# the kwargs a model search varies (krnn_core.model.search), in the order of Qlib's KRNN kwargs
+SEARCH_KEYS = ("cnn_dim", "rnn_dim", "rnn_dups", "rnn_layers", "dropout", "lr", "batch_size")
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,16 @@ from krnn_core.features.alpha360 import ALPHA360_COLUMNS, LABEL_HORIZON
 from krnn_core.features.processors import RobustZScoreNorm, cs_rank_norm, fillna
 from krnn_core.features.row_file import RowFile
 from krnn_core.features.store import FeatureMatrix, features_to_file
-from krnn_core.model.trainer import TrainingSet, split_qlib_kwargs, train_krnn
-from krnn_core.model.versions import model_version_id, save_artifact
+from krnn_core.model.ensemble import combine_scores, ensemble_version_id
+from krnn_core.model.metrics import mean_daily_ic_and_rank_ic
+from krnn_core.model.trainer import TrainingSet, predict, split_qlib_kwargs, train_krnn
+from krnn_core.model.versions import (
+    LoadedModel,
+    load_artifact,
+    model_version_id,
+    save_artifact,
+    save_ensemble_artifact,
+)
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,13 @@ def load_training_data(
     """The stored features and labels of the train and valid windows, their rows in files under `scratch`
     (a market's windows can be larger than memory); refused where any is missing."""
     train = _matured(features_to_file(con, *windows.train, scratch / "train.f32"), "train", windows.train)
-    valid = _matured(features_to_file(con, *windows.valid, scratch / "valid.f32"), "valid", windows.valid)
-    return train, valid
+    return train, load_valid_data(con, windows, scratch)
+
+
+def load_valid_data(con: duckdb.DuckDBPyConnection, windows: ModelWindows, scratch: Path) -> FeatureMatrix:
+    """The stored features and labels of the valid window, its rows in a file under `scratch`; refused where any
+    is missing."""
+    return _matured(features_to_file(con, *windows.valid, scratch / "valid.f32"), "valid", windows.valid)
 
 
 @contextmanager
@@ -91,25 +104,27 @@ def train_model_version(
     windows: ModelWindows,
     model_kwargs: dict,
     log: Callable[[str], None] = print,
+    search_period: str | None = None,
 ) -> dict:
-    """Train KRNN on the windows' data and save the artifact; the `model_versions` row to record."""
+    """Train KRNN on the windows' data and save the artifact; the `model_versions` row to record.
+
+    `search_period` names the search whose chosen kwargs these are, if a search chose them.
+    """
     started = time.monotonic()
     model_config, trainer_config = split_qlib_kwargs(model_kwargs)
     norm, train_set, valid_set = learn_sets(train, valid)
     result = train_krnn(model_config, trainer_config, train_set, valid_set, log)
+    _, valid_rank_ic = mean_daily_ic_and_rank_ic(predict(result.model, valid_set.x), valid_set.y, valid_set.day)
     version = model_version_id(model_kwargs, windows.as_dict(), result.seed)
     path, sha256 = save_artifact(model_dir, version, result.state_dict, norm, ALPHA360_COLUMNS, model_kwargs)
     row = {
         "model_version": version,
-        "period": str(windows.period_start.date()),
-        "train_start": windows.train[0].date(),
-        "train_end": windows.train[1].date(),
-        "valid_start": windows.valid[0].date(),
-        "valid_end": windows.valid[1].date(),
-        "label_end": windows.label_end.date(),
+        "kind": "single",
+        **_window_columns(windows),
         "best_epoch": result.best_epoch,
         "valid_loss": result.valid_loss,
         "valid_ic": result.valid_ic,
+        "valid_rank_ic": valid_rank_ic,
         "n_train": len(train.index),
         "n_valid": len(valid.index),
         "device": result.device,
@@ -119,9 +134,78 @@ def train_model_version(
         "sha256": sha256,
         "config_json": json.dumps(model_kwargs, sort_keys=True),
         "history_json": json.dumps(result.history),
-        "created_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+        "search_period": search_period,
+        "created_at": _now(),
     }
     return row
+
+
+def ensemble_versions(members: list[dict], valid: FeatureMatrix, model_dir: Path, combine: str) -> list[dict]:
+    """The members' rows marked as members, then the ensemble's row; its valid IC on the members' valid rows.
+
+    Each member scores the valid window through its own artifact (checked against its sha256), with the
+    labels processed as in training (DropnaLabel, CSRankNorm), so the ensemble's and the members' valid
+    IC and Rank IC are measured alike.
+    """
+    keep = np.isfinite(valid.y)
+    day = pd.factorize(valid.index.get_level_values("datetime")[keep])[0]
+    label = cs_rank_norm(valid.y[keep], day)
+    loaded = {m["model_version"]: load_artifact(Path(m["artifact_path"]), m["sha256"]) for m in members}
+    scores = {version: _kept_scores(model, valid.x, keep) for version, model in loaded.items()}
+    scores = pd.DataFrame(scores, valid.index[keep])
+    valid_ic, valid_rank_ic = mean_daily_ic_and_rank_ic(combine_scores(scores, combine).to_numpy(), label, day)
+    version = ensemble_version_id(list(scores.columns), combine)
+    path, sha256 = save_ensemble_artifact(model_dir, version, members, combine)
+    first = members[0]
+    model_kwargs = {k: v for k, v in json.loads(first["config_json"]).items() if k != "seed"}
+    ensemble = {key: first[key] for key in (*_WINDOW_COLUMNS, "n_train", "n_valid", "device", "search_period")}
+    ensemble |= {
+        "model_version": version,
+        "kind": "ensemble",
+        "valid_ic": valid_ic,
+        "valid_rank_ic": valid_rank_ic,
+        "duration_s": sum(m["duration_s"] for m in members),
+        "artifact_path": str(path),
+        "sha256": sha256,
+        "config_json": json.dumps(
+            {"combine": combine, "seeds": [m["seed"] for m in members], "model": model_kwargs}, sort_keys=True
+        ),
+        "history_json": "[]",
+        "created_at": _now(),
+    }
+    return [m | {"kind": "member", "ensemble_version": version} for m in members] + [ensemble]
+
+
+def _kept_scores(model: LoadedModel, x: np.ndarray | RowFile, keep: np.ndarray) -> np.ndarray:
+    """model.score of the rows of raw `x` where `keep`; a RowFile block by block."""
+    if isinstance(x, np.ndarray):
+        return model.score(x[keep])
+    return np.concatenate([model.score(x.read(start, stop)[keep[start:stop]]) for start, stop in x.blocks()])
+
+
+def ensemble_gain(rows: list[dict]) -> dict[str, float]:
+    """Of ensemble_versions' rows: the members' mean valid IC and Rank IC, and what the ensemble adds to each."""
+    *members, ensemble = rows
+    gain = {}
+    for metric in ("valid_ic", "valid_rank_ic"):
+        mean = float(np.mean([m[metric] for m in members]))
+        gain |= {f"members_{metric}_mean": mean, f"{metric}_gain": float(ensemble[metric]) - mean}
+    return gain
+
+
+_WINDOW_COLUMNS = ("period", "train_start", "train_end", "valid_start", "valid_end", "label_end")
+
+
+def _window_columns(windows: ModelWindows) -> dict:
+    """The registry's window columns of a version trained on `windows`."""
+    days = (windows.train[0], windows.train[1], windows.valid[0], windows.valid[1], windows.label_end)
+    return {"period": str(windows.period_start.date())} | {
+        column: day.date() for column, day in zip(_WINDOW_COLUMNS[1:], days, strict=True)
+    }
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
 
 
 def _matured(data: FeatureMatrix, name: str, window: tuple[pd.Timestamp, pd.Timestamp]) -> FeatureMatrix:

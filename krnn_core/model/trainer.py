@@ -71,15 +71,17 @@ def _predict_rows(model: KRNN, x: torch.Tensor | RowFile, batch_size: int, amp: 
     model.eval()
     device = next(model.parameters()).device
     with _autocast(device, amp):
-        return torch.cat([model(_slice(x, i, i + batch_size)).float() for i in range(0, len(x), batch_size)])
+        batches = (_slice(x, i, i + batch_size).to(device) for i in range(0, len(x), batch_size))
+        return torch.cat([model(batch).float() for batch in batches])
 
 
-def predict(model: KRNN, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Scores (n,) float32 of normalized Alpha360 rows (n, 360)."""
+def predict(model: KRNN, x: np.ndarray | RowFile, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Scores (n,) float32 of normalized Alpha360 rows (n, 360), in memory or in a RowFile."""
     if len(x) == 0:
         return np.zeros(0, dtype=np.float32)
     device = next(model.parameters()).device
-    return _predict_rows(model, torch.from_numpy(x).float().to(device), batch_size).cpu().numpy()
+    rows = torch.from_numpy(x).float().to(device) if isinstance(x, np.ndarray) else x
+    return _predict_rows(model, rows, batch_size).cpu().numpy()
 
 
 def _train_epoch(

@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 
 from krnn_core.reports.evaluation import ic_summary
-from krnn_core.tables import MODEL_VERSIONS_TABLE, SIGNALS_TABLE
+from krnn_core.tables import MODEL_VERSIONS_TABLE, SEARCH_TRIALS_TABLE, SIGNALS_TABLE
 from krnn_core.warehouse import day_window, describe_window, read_indexed
 
 
@@ -50,12 +50,22 @@ def ic_over(con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date 
 
 
 def model_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every recorded model version, newest first."""
+    """Every recorded model version, newest first: an ensemble before its members, which name it."""
     return con.execute(
-        "SELECT model_version, period, train_start, train_end, valid_start, valid_end, best_epoch, "
-        "round(valid_loss, 5) AS valid_loss, round(valid_ic, 4) AS valid_ic, device, "
-        "round(duration_s, 1) AS duration_s "
+        "SELECT model_version, kind, ensemble_version AS ensemble, period, train_start, train_end, valid_start, "
+        "valid_end, best_epoch, round(valid_loss, 5) AS valid_loss, round(valid_ic, 4) AS valid_ic, "
+        "round(valid_rank_ic, 4) AS valid_rank_ic, seed, device, round(duration_s, 1) AS duration_s "
         f"FROM {MODEL_VERSIONS_TABLE} ORDER BY label_end DESC, created_at DESC"
+    ).df()
+
+
+def latest_search(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The trials of the last model search recorded, best valid Rank IC first."""
+    return con.execute(
+        "SELECT period, trial, chosen, round(valid_rank_ic, 4) AS valid_rank_ic, round(valid_ic, 4) AS valid_ic, "
+        "best_epoch, epochs, round(seconds, 1) AS seconds, params_json AS params "
+        f"FROM {SEARCH_TRIALS_TABLE} WHERE created_at = (SELECT max(created_at) FROM {SEARCH_TRIALS_TABLE}) "
+        "ORDER BY valid_rank_ic DESC"
     ).df()
 
 

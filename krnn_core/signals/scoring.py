@@ -12,13 +12,12 @@ import pandas as pd
 from krnn_core.data import qlib_store
 from krnn_core.data.market_checks import ProblemsByDay, listed_members
 from krnn_core.features.alpha360 import ALPHA360_COLUMNS, FIELDS, MarketPanel, load_panel
-from krnn_core.features.processors import fillna
 from krnn_core.features.store import FeatureMatrix, iter_features
 from krnn_core.tables import MODEL_VERSIONS_TABLE, SIGNALS_TABLE
 from krnn_core.warehouse import read_indexed, replace_rows
 
 if TYPE_CHECKING:
-    from krnn_core.model.versions import LoadedModel
+    from krnn_core.model.versions import ServedModel
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {SIGNALS_TABLE} (
@@ -34,7 +33,10 @@ def score_days(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Time
     """Scores of every trading day in [start, end] from the version trained before each day.
 
     The features are read a chunk of days at a time, so a long range never holds all of them."""
-    models: dict[str, LoadedModel] = {}
+    from krnn_core.model.versions import ensure_model_versions
+
+    ensure_model_versions(con)  # a registry written before ensembles gains their columns
+    models: dict[str, ServedModel] = {}
     frames = [frame for data in iter_features(con, start, end) for frame in _scored_chunk(con, data, models)]
     if not frames:
         raise ValueError(f"no alpha360_features stored for {start.date()}..{end.date()}: materialize them first")
@@ -42,12 +44,12 @@ def score_days(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Time
 
 
 def _scored_chunk(
-    con: duckdb.DuckDBPyConnection, data: FeatureMatrix, models: dict[str, LoadedModel]
+    con: duckdb.DuckDBPyConnection, data: FeatureMatrix, models: dict[str, ServedModel]
 ) -> list[pd.DataFrame]:
     """One ranked frame per day of the chunk; `models` caches the versions loaded so far."""
     # the model's modules import torch (1-3 s): only a run that scores pays for it, not every process
     # that loads the code location (a backfill's run, the checks, the CLI)
-    from krnn_core.model.versions import model_version_for
+    from krnn_core.model.versions import load_served, model_version_for
 
     days = data.index.get_level_values("datetime")
     # a suspended instrument has no bar today (CLOSE0 = $close/$close is NaN): it gets no score
@@ -57,11 +59,10 @@ def _scored_chunk(
         version = model_version_for(con, day.date())
         if version is None:
             raise ValueError(f"no model version whose training labels end before {day.date()}: train krnn_model first")
-        if version["model_version"] not in models:  # setdefault would read and hash the artifact every day
-            models[version["model_version"]] = _load(version)
-        model = models[version["model_version"]]
+        if version["model_version"] not in models:  # setdefault would read and hash the artifacts every day
+            models[version["model_version"]] = load_served(con, version)
         rows = (days == day) & traded
-        frames.append(_ranked(day, data.index[rows].get_level_values("instrument"), model, data.x[rows], version))
+        frames.append(_ranked(data.index[rows], models[version["model_version"]], data.x[rows], version))
     return frames
 
 
@@ -78,21 +79,19 @@ def read_signals(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Ti
     return read_indexed(con, sql, [start.date(), end.date()])["score"]
 
 
-def _ranked(day: pd.Timestamp, instruments: pd.Index, model: LoadedModel, x: np.ndarray, version: dict) -> pd.DataFrame:
-    """One day's scores, ranked 1 = best."""
-    from krnn_core.model.trainer import predict
-
-    scores = predict(model.model, fillna(model.norm(x)))
-    frame = pd.DataFrame({"datetime": day, "instrument": instruments, "score": scores.astype(np.float64)})
+def _ranked(index: pd.MultiIndex, model: ServedModel, x: np.ndarray, version: dict) -> pd.DataFrame:
+    """One day's scores, ranked 1 = best, stamped with the served version (an ensemble's, not its members')."""
+    scores = model.score(index, x)
+    frame = pd.DataFrame(
+        {
+            "datetime": index.get_level_values("datetime"),
+            "instrument": index.get_level_values("instrument"),
+            "score": scores.astype(np.float64),
+        }
+    )
     frame["rank"] = frame["score"].rank(ascending=False, method="first").astype(np.int32)
     frame["model_version"] = version["model_version"]
     return frame.sort_values("rank", ignore_index=True)
-
-
-def _load(version: dict) -> LoadedModel:
-    from krnn_core.model.versions import load_artifact
-
-    return load_artifact(Path(version["artifact_path"]), version["sha256"])
 
 
 def signal_universe_problems(

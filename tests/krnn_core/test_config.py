@@ -94,6 +94,16 @@ def test_default_config_loads_with_paths_resolved_from_its_folder():
         (lambda raw: raw.update(name="csi-500"), "name: Value error, 'csi-500' cannot name the code location"),
         (lambda raw: raw.update(market="SH.A"), "name: Value error, 'SH.A' cannot name the code location (by default"),
         (lambda raw: raw["source"].update(skip_largest=100), "skip_largest 100 + n_members 300 is more than n_inst"),
+        (lambda raw: raw.update(ensemble={"seeds": 0}), "ensemble.seeds: Value error, 0 is not a count of seeds"),
+        (lambda raw: raw.update(ensemble={"seeds": [1, 2]}), "ensemble.seeds: Value error, [1, 2] is not a count"),
+        (lambda raw: raw.update(ensemble={"combine": "max"}), "ensemble.combine: Input should be 'zscore' or 'rank'"),
+        (lambda raw: raw.update(search={"space": {"rnn_dim": [8, 0]}}), "search.space.rnn_dim: Value error, rnn_dim=0"),
+        (
+            lambda raw: raw.update(search={"space": {"dropout": []}}),
+            "search.space.dropout: Value error, needs at least",
+        ),
+        (lambda raw: raw.update(search={"space": {"hidden_size": [64]}}), "search.space.hidden_size: Extra inputs"),
+        (lambda raw: raw.update(search={"trials": 0}), "search.trials"),
     ],
 )
 def test_a_bad_config_is_refused_naming_file_and_key(tmp_path, edit, named):
@@ -121,6 +131,12 @@ def test_the_location_is_named_after_the_market_unless_the_config_names_it(tmp_p
     raw = _default() | {"market": "csi500"}
     assert load_config(_write(tmp_path, raw)).name == "csi500"
     assert load_config(_write(tmp_path, raw | {"name": "csi500_live"})).name == "csi500_live"
+
+
+def test_ensembles_and_search_are_off_by_default():
+    config = load_config(DEFAULT_CONFIG)
+    assert config.ensemble.seeds == 1
+    assert config.search.space.rnn_dim[-1] >= 64 and config.search.space.cnn_dim[-1] >= 64
 
 
 def test_unreadable_yaml_names_the_file(tmp_path):

@@ -66,3 +66,8 @@ def test_report_prints_ic_and_the_backtest(pipeline, capsys):
         ic = con.execute("SELECT ic FROM ic_summary").fetchone()[0]
     assert re.search(rf"^\s+ic\s+{ic:.4f}$", out, re.MULTILINE)
     assert "excess_return_with_cost.annualized_return" in out
+
+
+def test_search_refuses_a_day_that_is_not_a_retraining_period():
+    with pytest.raises(SystemExit, match="2022-05-02 is not a retraining period; they are 2022-04-01, 2022-07-01"):
+        main(["search", "--period", "2022-05-02"])

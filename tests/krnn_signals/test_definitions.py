@@ -166,7 +166,7 @@ def test_the_workspace_lists_each_markets_assets_under_its_own_keys():
     (answer,) = [line for line in result.stdout.splitlines() if line.startswith("{")]  # among the code servers' logs
     nodes = json.loads(answer)["data"]["assetNodes"]
     listed = {(node["repository"]["location"]["name"], "/".join(node["assetKey"]["path"])) for node in nodes}
-    stages = ("qlib_market_data", "alpha360_features", "alpha360_labels", "krnn_model", "signals")
+    stages = ("qlib_market_data", "alpha360_features", "alpha360_labels", "krnn_model_search", "krnn_model", "signals")
     stages += ("ic_report", "backtest_report")
     # the default location runs conftest.py's config here, whose market is csi300 as configs/default.yaml's
     assert listed == {("krnn_signals.definitions", f"csi300/{stage}") for stage in stages} | {
@@ -181,7 +181,7 @@ def test_a_market_location_is_its_config_in_configs_named_by_the_attribute():
 
     config = load_config(REPO_ROOT / "configs" / "synthetic_csi500.yaml")
     keys = markets.synthetic_csi500.resolve_asset_graph().get_all_asset_keys()
-    assert {key.path[0] for key in keys} == {"csi500"} and len(keys) == 7
+    assert {key.path[0] for key in keys} == {"csi500"} and len(keys) == 8
     assert (config.market, config.benchmark, config.source.skip_largest) == ("csi500", "SH000905", 300)
     assert config.duckdb_path != CONFIG.duckdb_path and config.duckdb_path.parent.name == "synthetic_csi500"
     with pytest.raises(ConfigError, match=r"configs/csi1000\.yaml: cannot read config"):
@@ -194,6 +194,7 @@ def test_every_stage_is_an_asset_and_the_daily_job_ends_with_signals():
         "csi300/qlib_market_data",
         "csi300/alpha360_features",
         "csi300/alpha360_labels",
+        "csi300/krnn_model_search",
         "csi300/krnn_model",
         "csi300/signals",
         "csi300/ic_report",
@@ -202,3 +203,16 @@ def test_every_stage_is_an_asset_and_the_daily_job_ends_with_signals():
     job = defs.resolve_job_def("csi300_daily_signals_job")
     steps = {node.name for node in job.graph.node_defs}
     assert steps >= {"csi300__qlib_market_data", "csi300__alpha360_features", "csi300__signals"}
+
+
+def test_a_model_trains_each_seed_as_its_own_step_in_the_gpu_pool():
+    model = defs.resolve_assets_def(dg.AssetKey(["csi300", "krnn_model"]))
+    steps = {node.name: node for node in model.node_def.node_defs}
+    assert list(steps) == ["training_plan", "train_seed_0", "record_version"]  # the test config: one seed
+    assert steps["train_seed_0"].pool == "gpu"
+    assert {key.to_user_string() for key in model.dependency_keys} >= {
+        "csi300/alpha360_labels",
+        "csi300/krnn_model_search",
+    }
+    search_job = defs.resolve_job_def("csi300_krnn_model_search_job")
+    assert {node.name for node in search_job.graph.node_defs} == {"csi300__krnn_model_search", "csi300__krnn_model"}

@@ -20,6 +20,7 @@ def test_trading_day_jobs_run_in_one_process():
         "daily_signals_job": "in_process",
         "signals_job": "in_process",
         "krnn_model_job": "multi_or_in_process_executor",
+        "krnn_model_search_job": "multi_or_in_process_executor",
         "reports_job": "multi_or_in_process_executor",
     }
 

@@ -21,7 +21,7 @@ from krnn_core.features.processors import RobustZScoreNorm
 from krnn_core.features.store import materialize_features, materialize_labels, read_features, read_labels
 from krnn_core.model import versions
 from krnn_core.model.krnn import KRNN, KRNNConfig
-from krnn_core.model.versions import load_artifact, record_model_version, save_artifact
+from krnn_core.model.versions import load_artifact, record_model_versions, save_artifact
 from krnn_core.signals.scoring import read_signals, score_days, signal_universe_problems, write_signals
 
 CALENDAR = pd.bdate_range("2023-01-02", periods=140)
@@ -107,7 +107,7 @@ def _record_untrained_model(con: duckdb.DuckDBPyConnection, model_dir) -> None:
     config = {"cnn_dim": 4, "rnn_dim": 4, "rnn_dups": 1, "rnn_layers": 1}
     path, digest = save_artifact(model_dir, "krnn-untrained", model.state_dict(), norm, [], config)
     row = {"model_version": "krnn-untrained", "label_end": datetime(2022, 12, 30), "artifact_path": str(path)}
-    record_model_version(con, row | {"sha256": digest, "created_at": datetime(2023, 1, 1)})
+    record_model_versions(con, [row | {"sha256": digest, "created_at": datetime(2023, 1, 1)}])
 
 
 @pytest.fixture(scope="module", autouse=True)
