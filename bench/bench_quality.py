@@ -250,6 +250,9 @@ def quarter_runs(con, config, quarter: Quarter, args: argparse.Namespace, search
                     if kind != "single":
                         extra[f"{names[kind]}_valid"] = {k: round(v, 4) for k, v in ensemble_gain(rows).items()}
                 extra[f"{family}_fit_s"] = round(time.monotonic() - started, 1)
+                print(
+                    f"{quarter.name} repeat {repeat}: {family} {count} seeds in {extra[f'{family}_fit_s']}s", flush=True
+                )
         if "qlib_gru" in args.variants:
             started = time.monotonic()
             daily["qlib_gru"], extra["qlib_gru_epochs"] = gru_daily_ic(
@@ -282,8 +285,8 @@ def variant_figures(runs: dict[str, list[dict]], name: str) -> dict:
     out = {}
     for key in ("ic", "icir", "rank_ic", "rank_icir"):
         values = [r[key] for r in per_repeat]
-        spread = np.std(values, ddof=1) if len(values) > 1 else float("nan")
-        out[key], out[f"{key}_std"] = round(float(np.mean(values)), 4), round(float(spread), 4)
+        spread = round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None  # JSON has no NaN
+        out[key], out[f"{key}_std"] = round(float(np.mean(values)), 4), spread
     out["quarter_rank_ic"] = {q: round(float(np.mean([r["quarter_rank_ic"][q] for r in per_repeat])), 4)
                               for q in runs}  # fmt: skip
     out["min_quarter_rank_ic"] = min(out["quarter_rank_ic"].values())

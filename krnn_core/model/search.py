@@ -85,14 +85,18 @@ def _trial(number: int, kwargs: dict, train: TrainingSet, valid: TrainingSet, lo
     result = train_krnn(*split_qlib_kwargs(kwargs), train, valid, log=lambda line: None)
     ic, rank_ic = mean_daily_ic_and_rank_ic(predict(result.model, valid.x), valid.y, valid.day)
     params = {key: kwargs[key] for key in SEARCH_KEYS if key in kwargs}
-    log(f"trial {number}: valid Rank IC {rank_ic:.4f}, IC {ic:.4f}, best epoch {result.best_epoch}, {params}")
+    seconds = time.monotonic() - started
+    log(
+        f"trial {number}: valid Rank IC {rank_ic:.4f}, IC {ic:.4f}, best epoch {result.best_epoch} of "
+        f"{len(result.history)}, {seconds:.0f}s, {params}"
+    )
     return {
         "trial": number,
         "valid_rank_ic": rank_ic,
         "valid_ic": ic,
         "best_epoch": result.best_epoch,
         "epochs": len(result.history),
-        "seconds": time.monotonic() - started,
+        "seconds": seconds,
         "params_json": json.dumps(params, sort_keys=True),
         "kwargs_json": json.dumps(kwargs, sort_keys=True),
     }
