@@ -147,9 +147,7 @@ def ensemble_versions(members: list[dict], valid: FeatureMatrix, model_dir: Path
     labels processed as in training (DropnaLabel, CSRankNorm), so the ensemble's and the members' valid
     IC and Rank IC are measured alike.
     """
-    keep = np.isfinite(valid.y)
-    day = pd.factorize(valid.index.get_level_values("datetime")[keep])[0]
-    label = cs_rank_norm(valid.y[keep], day)
+    keep, day, label = _learned_labels(valid)
     loaded = {m["model_version"]: load_artifact(Path(m["artifact_path"]), m["sha256"]) for m in members}
     scores = {version: _kept_scores(model, valid.x, keep) for version, model in loaded.items()}
     scores = pd.DataFrame(scores, valid.index[keep])
@@ -230,10 +228,16 @@ def learn_sets(train: FeatureMatrix, valid: FeatureMatrix) -> tuple[RobustZScore
 
 def _learn_set(data: FeatureMatrix, norm: RobustZScoreNorm) -> TrainingSet:
     """Qlib's learn processors: DropnaLabel, then CSRankNorm; features RobustZScoreNorm + Fillna."""
+    keep, day, label = _learned_labels(data)
+    x = fillna(norm(data.x[keep])) if isinstance(data.x, np.ndarray) else _normalized_file(data.x, keep, norm)
+    return TrainingSet(x=x, y=label, day=day)
+
+
+def _learned_labels(data: FeatureMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DropnaLabel, then CSRankNorm: the rows kept, their day numbers and their processed labels."""
     keep = np.isfinite(data.y)
     day = pd.factorize(data.index.get_level_values("datetime")[keep])[0]
-    x = fillna(norm(data.x[keep])) if isinstance(data.x, np.ndarray) else _normalized_file(data.x, keep, norm)
-    return TrainingSet(x=x, y=cs_rank_norm(data.y[keep], day), day=day)
+    return keep, day, cs_rank_norm(data.y[keep], day)
 
 
 def _normalized_file(x: RowFile, keep: np.ndarray, norm: RobustZScoreNorm) -> RowFile:
