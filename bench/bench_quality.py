@@ -58,6 +58,7 @@ from krnn_core.model.retraining import (
 from krnn_core.model.search import run_search, sample_candidates
 from krnn_core.model.versions import load_served, record_model_versions
 from krnn_core.reports.evaluation import daily_ic, ic_summary
+from krnn_core.signals.scoring import traded_rows
 from krnn_core.warehouse import connect
 from shared_data import CSI300_2015_2019
 
@@ -75,7 +76,6 @@ GRU_KWARGS = {  # Qlib's examples/benchmarks/GRU/workflow_config_gru_Alpha360.ya
     "d_feat": 6, "hidden_size": 64, "num_layers": 2, "dropout": 0.0, "n_epochs": 200, "lr": 1e-3,
     "early_stop": 20, "batch_size": 800, "metric": "loss", "loss": "mse", "GPU": 0,
 }  # fmt: skip
-_CLOSE0 = ALPHA360_COLUMNS.index("CLOSE0")
 EXPERIMENT = "bench_quality"  # Qlib's recorder's, for its GRU
 
 
@@ -157,7 +157,7 @@ def search_config(con, config: PipelineConfig, quarter: Quarter, kwargs: dict, t
 def test_rows(con, quarter: Quarter) -> tuple[FeatureMatrix, pd.Series]:
     """The quarter's traded rows (a score each, as the signals asset gives them) and the stored raw labels."""
     data = read_features(con, *quarter.test)
-    traded = np.isfinite(data.x[:, _CLOSE0])
+    traded = traded_rows(data.x)
     return FeatureMatrix(data.index[traded], data.x[traded], None), read_labels(con, *quarter.test)
 
 

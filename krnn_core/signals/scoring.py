@@ -43,6 +43,11 @@ def score_days(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Time
     return pd.concat(frames, ignore_index=True)
 
 
+def traded_rows(x: np.ndarray) -> np.ndarray:
+    """Which raw Alpha360 rows (n, 360) get a score: a suspended member has no bar (CLOSE0 = $close/$close is NaN)."""
+    return np.isfinite(x[:, _CLOSE0])
+
+
 def _scored_chunk(
     con: duckdb.DuckDBPyConnection, data: FeatureMatrix, models: dict[str, ServedModel]
 ) -> list[pd.DataFrame]:
@@ -52,8 +57,7 @@ def _scored_chunk(
     from krnn_core.model.versions import load_served, model_version_for
 
     days = data.index.get_level_values("datetime")
-    # a suspended instrument has no bar today (CLOSE0 = $close/$close is NaN): it gets no score
-    traded = np.isfinite(data.x[:, _CLOSE0])
+    traded = traded_rows(data.x)
     frames = []
     for day in days.unique():
         version = model_version_for(con, day.date())
