@@ -6,6 +6,7 @@ import warnings
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 from dagster._core.storage.event_log.base import PartitionKeyFilter
 
 from assets.partitions import _log_each_day
@@ -88,3 +89,53 @@ def test_a_range_run_s_check_verdicts_are_stored_per_day_in_a_few_transactions(i
     )
     assert verdict[0].event.dagster_event.asset_check_evaluation_data.metadata["problems"].value == "2023-03-15: odd"
     assert len(opened) < 80  # one by one: three connections per verdict, over 900
+
+
+def test_the_check_executions_stored_are_those_dagster_s_own_storage_stores(instance, tmp_path):
+    dg.materialize([daily, daily_is_even], instance=instance, tags=RANGE, raise_on_error=False)
+    (tmp_path / "dagster_s_own").mkdir()
+    with dg.DagsterInstance.local_temp(str(tmp_path / "dagster_s_own")) as reference:
+        assert type(reference.event_log_storage) is not BatchedSqliteEventLogStorage
+        dg.materialize([daily, daily_is_even], instance=reference, tags=RANGE, raise_on_error=False)
+
+        ours, dagster_s = _check_executions(instance), _check_executions(reference)
+
+    assert ours == dagster_s
+    assert len(ours) == 305  # a verdict per day and the range's own, each on the materialization of its day
+    assert ours[("2023-03-15", "FAILED")]["metadata"]["problems"].value == "2023-03-15: odd"
+    assert ours[("2023-03-15", "FAILED")]["target_day"] == "2023-03-15"
+    assert all(row["target_is_that_event"] for key, row in ours.items() if key[0])
+
+
+def _check_executions(instance: dg.DagsterInstance) -> dict[tuple, dict]:
+    """Each row of the check-executions table, without the ids and times that differ between two runs."""
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
+    from dagster_shared.serdes import deserialize_value
+
+    events = SqlEventLogStorageTable
+    with instance.event_log_storage.index_connection() as conn:
+        rows = conn.execute(AssetCheckExecutionsTable.select()).mappings().all()
+        stored = dict(conn.execute(sa.select(events.c.id, events.c.event)).all())
+        partitions = dict(conn.execute(sa.select(events.c.id, events.c.partition)).all())
+    executions = {}
+    for row in rows:
+        evaluation = deserialize_value(row["evaluation_event"]).dagster_event.asset_check_evaluation_data
+        executions[(row["partition"], row["execution_status"])] = {
+            **{
+                name: getattr(evaluation, name) for name in ("check_name", "passed", "metadata", "severity", "blocking")
+            },
+            "is_the_stored_event": stored[row["evaluation_event_storage_id"]] == row["evaluation_event"],
+            "target_day": partitions.get(row["materialization_event_storage_id"]),
+            "target_is_that_event": _is_the_event(evaluation.target_materialization_data, stored),
+        }
+    return executions
+
+
+def _is_the_event(target, stored: dict[int, str]) -> bool | None:
+    """Whether a check's target materialization names the run and time of the event stored under its id."""
+    from dagster_shared.serdes import deserialize_value
+
+    if target is None:
+        return None
+    event = deserialize_value(stored[target.storage_id])
+    return target.run_id == event.run_id and abs(target.timestamp - event.timestamp) < 1e-5
