@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from krnn_core.data.qlib_runtime import init_qlib
-from krnn_core.reports.plots import to_png
+from krnn_core.reports.plots import new_figure, to_png
 
 EXCESS_COLUMNS = ("excess_return_with_cost", "excess_return_without_cost")
 RISK_KEYS = ("annualized_return", "information_ratio", "max_drawdown")
@@ -125,7 +124,7 @@ def run_backtest(
 
 def cumulative_excess_plot(daily: pd.DataFrame) -> bytes:
     """PNG of cumulative excess return with and without cost and of the benchmark, summed as Qlib does."""
-    figure = Figure(figsize=(10, 5), layout="constrained")
+    figure = new_figure(10, 5)
     axes = figure.subplots()
     curves = {
         "excess return with cost": daily["excess_return_with_cost"],

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from krnn_core.reports.evaluation import ROLLING_WINDOWS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """An empty figure of that size in inches, its layout constrained."""
+    # imported here: every process that reads the config imports this module, few of them draw (0.25 s)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def to_png(figure: Figure) -> bytes:
@@ -25,7 +36,7 @@ def data_uri(png: bytes) -> str:
 
 def ic_series_plot(ic_daily: pd.DataFrame) -> bytes:
     """Daily IC as bars with its rolling means and the rolling Rank IC as lines."""
-    figure = Figure(figsize=(10, 4.5), layout="constrained")
+    figure = new_figure(10, 4.5)
     axes = figure.subplots()
     axes.bar(ic_daily.index, ic_daily["ic"], color="lightsteelblue", label="daily IC")
     for window in ROLLING_WINDOWS:
@@ -44,7 +55,7 @@ def ic_series_plot(ic_daily: pd.DataFrame) -> bytes:
 
 def quantile_returns_plot(quantile_daily: pd.DataFrame) -> bytes:
     """Mean daily return per score quantile (bars, basis points) and the cumulative long-short return."""
-    figure = Figure(figsize=(10, 4.5), layout="constrained")
+    figure = new_figure(10, 4.5)
     bars, line = figure.subplots(1, 2, width_ratios=[1, 2])
     means = quantile_daily.drop(columns="long_short").mean() * 1e4
     bars.bar(means.index, means.to_numpy(), color=["tab:red" if v < 0 else "tab:green" for v in means])
@@ -61,7 +72,7 @@ def quantile_returns_plot(quantile_daily: pd.DataFrame) -> bytes:
 
 def ic_decay_plot(decay: pd.DataFrame) -> bytes:
     """Mean IC and Rank IC against the holding horizon in trading days."""
-    figure = Figure(figsize=(7, 4), layout="constrained")
+    figure = new_figure(7, 4)
     axes = figure.subplots()
     width = 0.4
     axes.bar(decay.index - width / 2, decay["ic"], width, label="IC")
