@@ -8,10 +8,8 @@ from collections.abc import Callable, Mapping
 
 import dagster as dg
 import pandas as pd
-import sqlalchemy as sa
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 
 from assets.resources import Pipeline
 from krnn_core.data import qlib_store
@@ -126,8 +124,11 @@ def _latest_materializations(
     materialization = dg.DagsterEventType.ASSET_MATERIALIZATION
     latest = instance.get_latest_storage_id_by_partition(asset_key, materialization, set(keys))
     # the run and time of each from the event log's index columns: fetching the records would read back
-    # every day's whole event, 0.2-0.3 s a check for five years (every Dagster storage but one for tests is SQL)
-    events = SqlEventLogStorageTable
+    # every day's whole event, 0.2-0.3 s a check for five years (SQLite, PostgreSQL and in-memory storages
+    # all keep these tables)
+    import sqlalchemy as sa  # imported by the instance's storage already; not by every import of the assets
+    from dagster._core.storage.event_log.schema import SqlEventLogStorageTable as events
+
     query = sa.select(events.c.id, events.c.run_id, events.c.timestamp).where(events.c.id.in_(list(latest.values())))
     with instance.event_log_storage.index_connection() as conn:
         stored = {storage_id: (run_id, timestamp) for storage_id, run_id, timestamp in conn.execute(query)}

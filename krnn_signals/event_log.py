@@ -36,7 +36,7 @@ from dagster_shared.serdes import serialize_value
 from sqlalchemy.engine import Connection
 
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"  # read by Dagster at each event
-BATCH_SIZE = 1000  # events per transaction: a range of years is a few batches
+BATCH_SIZE = 5000  # events per transaction: a range of 16 years of one asset is one batch
 
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
