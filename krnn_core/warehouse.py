@@ -55,11 +55,19 @@ def connect(warehouse: str | Path | DuckLake, read_only: bool = False) -> Iterat
         raise FileNotFoundError(f"{path} does not exist yet: nothing has been written to the warehouse")
     path.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(lock_path(path), fcntl.LOCK_SH if read_only else fcntl.LOCK_EX):
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = open_file(path, read_only)
         try:
             yield con
         finally:
             con.close()
+
+
+def open_file(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file; an error opening it names the file (DuckDB's own may not)."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as error:  # e.g. a file of a newer DuckDB: "Trying to read a database file with version..."
+        raise type(error)(f"{path}: {error}") from error
 
 
 def open_lake(lake: DuckLake, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from krnn_core.features.store import FEATURES_TABLE
-from krnn_core.warehouse import DuckLake, open_lake
+from krnn_core.warehouse import DuckLake, open_file, open_lake
 
 # the raw feature store is large and is read by the pipeline, not by people during a backfill
 NOT_SERVED = (FEATURES_TABLE,)
@@ -105,4 +105,4 @@ def open_snapshot(warehouse: Path | DuckLake) -> duckdb.DuckDBPyConnection:
     path = snapshot_path(warehouse)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist yet: it is published after the pipeline's first write")
-    return duckdb.connect(str(path), read_only=True)
+    return open_file(path, read_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 import subprocess
 import sys
 import textwrap
@@ -157,3 +158,12 @@ def test_rows_come_back_indexed_by_timestamp_and_instrument():
     assert read_indexed(con, "SELECT datetime, score FROM t WHERE score > ?", [0], ["datetime"]).index.tolist() == [
         pd.Timestamp("2024-01-03")
     ]
+
+
+def test_a_file_duckdb_cannot_open_is_named_in_the_error(tmp_path):
+    broken = tmp_path / "krnn_signals.duckdb"
+    broken.write_bytes(b"written by something else" * 200)
+
+    with pytest.raises(duckdb.IOException, match=f"^{re.escape(str(broken))}: "):
+        with connect(broken):
+            pass
