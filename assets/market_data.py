@@ -96,7 +96,7 @@ def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: Pipel
 
 
 def universe_is_covered(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
-    """Warn when too few index members have a bar on a day, or when members listed that day have no data at all."""
+    """Warn when too few index members have a bar on a day, or on the day the index lists a member without any data."""
     config = pipeline.config
     problems = universe_problems(
         config.qlib_init.provider_uri, config.market, *partition_days(context), config.monitoring.min_coverage

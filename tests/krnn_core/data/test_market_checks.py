@@ -117,6 +117,17 @@ def test_coverage_counts_listed_members_without_a_bar():
     assert _failed(coverage_problems(panel, listed, 0, 3, 0.5)) == {}
 
 
+def test_a_share_just_below_the_floor_never_reads_as_the_floor():
+    codes = [f"SH60000{i}" for i in range(9)]
+    values = np.full((len(DAYS), len(codes), len(FIELDS)), 10.0, np.float32)
+    values[0, 0, :] = np.nan  # 8 of 9 members with a bar: 88.89%
+    panel = MarketPanel(DAYS, codes, values, np.ones((len(DAYS), len(codes)), dtype=bool))
+    listed = listed_members(panel, {code: [(DAYS[0], DAYS[-1])] for code in codes})
+    assert _failed(coverage_problems(panel, listed, 0, 3, 0.889)) == {
+        "2024-01-02": ["members with a bar: 88.8% of the index, below 88.9%"]
+    }
+
+
 def test_members_without_data_are_those_whose_closes_miss_every_listed_day(tmp_path):
     calendar = pd.bdate_range("2024-01-02", periods=10)
     qlib_store.write_field(tmp_path, "SH600000", "close", np.full(4, 10.0, np.float32), start_index=0)  # days 0-3
@@ -134,15 +145,33 @@ def test_members_without_data_are_those_whose_closes_miss_every_listed_day(tmp_p
     assert members_without_data(tmp_path, saturday, calendar, ["SH600000"]) == ["SH600000"]
 
 
-def test_a_listed_member_without_any_data_is_a_problem_on_the_days_it_is_listed(tmp_path):
+def test_a_member_without_any_data_is_a_problem_on_the_day_the_index_lists_it(tmp_path):
     qlib_store.write_calendar(tmp_path, DAYS)
-    qlib_store.write_instruments(
-        tmp_path, "csi300", {"SH600000": [(DAYS[0], DAYS[3])], "SZ000001": [(DAYS[2], DAYS[3])]}
-    )
+    spans = {"SH600000": [(DAYS[0], DAYS[3])], "SZ000001": [(DAYS[2], DAYS[3])]}
+    qlib_store.write_instruments(tmp_path, "csi300", spans)
     for field in FIELDS:  # SZ000001 has no file at all
         qlib_store.write_field(tmp_path, "SH600000", field, np.full(4, 10.0, np.float32), start_index=0)
-    lacking = "1 members have no data at all: SZ000001"
+    lacking = "1 members listed from this day have no data at all: SZ000001"
     problems = universe_problems(tmp_path, "csi300", DAYS[0], DAYS[3], 0.4)
-    assert problems == {DAYS[0]: [], DAYS[1]: [], DAYS[2]: [lacking], DAYS[3]: [lacking]}
+    assert problems == {DAYS[0]: [], DAYS[1]: [], DAYS[2]: [lacking], DAYS[3]: []}
     below = "members with a bar: 50% of the index, below 90%"
     assert _failed(universe_problems(tmp_path, "csi300", DAYS[1], DAYS[2], 0.9)) == {"2024-01-04": [below, lacking]}
+    # a daily run of a later day: the member is still listed, without data, but that is no news
+    assert universe_problems(tmp_path, "csi300", DAYS[3], DAYS[3], 0.4) == {DAYS[3]: []}
+
+
+def test_a_member_without_data_listed_again_after_a_gap_is_news_again(tmp_path):
+    qlib_store.write_calendar(tmp_path, DAYS)
+    # SZ000001 leaves the index on day 2 and is listed again on day 3; SZ000002's two ranges touch
+    spans = {
+        "SH600000": [(DAYS[0], DAYS[3])],
+        "SZ000001": [(DAYS[0], DAYS[1]), (DAYS[3], DAYS[3])],
+        "SZ000002": [(DAYS[0], DAYS[1]), (DAYS[2], DAYS[3])],
+    }
+    qlib_store.write_instruments(tmp_path, "csi300", spans)
+    for field in FIELDS:
+        qlib_store.write_field(tmp_path, "SH600000", field, np.full(4, 10.0, np.float32), start_index=0)
+    problems = universe_problems(tmp_path, "csi300", DAYS[0], DAYS[3], 0.0)
+    both = "2 members listed from this day have no data at all: SZ000001, SZ000002"
+    again = "1 members listed from this day have no data at all: SZ000001"
+    assert problems == {DAYS[0]: [both], DAYS[1]: [], DAYS[2]: [], DAYS[3]: [again]}
