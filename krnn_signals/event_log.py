@@ -4,16 +4,15 @@ A run over a range of N trading days logs, per asset, N planned events when it i
 materializations when its step ends, and each partitioned check N evaluations (assets/partitions.py).
 Dagster's SQLite storage writes each event in its own transactions (the run's file, then the cross-run
 index), each on a new connection: about 10 ms an event on this project's machines, 80 of the 90 s a
-backfill of the CSI300 snapshot took. Dagster hands such a
-range's events over as one batch when DAGSTER_EVENT_BATCH_SIZE is set, but only its PostgreSQL storage
-writes a batch at once; the SQLite one stores the events one by one. This storage writes a batch's
-asset events and check evaluations in one transaction per file (dagster-postgres writes asset events so,
-and falls back to one by one for a batch of check evaluations): the day verdicts go onto their planned
-check-execution rows in one executemany update, where Dagster runs an update per verdict and serializes
-each event twice. A range run's planned checks get their row per day with the event serialized once,
-not once per row (4 checks x 1,302 days took 1.1 s of the run's start). Every process that logs events
-(run workers, the daemon, the webserver, the CLI) loads it from dagster.yaml, so it also turns the
-batching on there.
+backfill of the CSI300 snapshot took. Dagster hands such a range's events over as one batch when
+DAGSTER_EVENT_BATCH_SIZE is set, but only its PostgreSQL storage writes a batch at once; the SQLite one
+stores the events one by one. This storage writes a batch's asset events and check evaluations in one
+transaction per file (dagster-postgres writes asset events so, and falls back to one by one for a batch
+of check evaluations): the day verdicts go onto their planned check-execution rows in one executemany
+update, where Dagster runs an update per verdict and serializes each event twice. A range run's planned
+checks get their row per day with the event serialized once, not once per row (4 checks x 1,302 days
+took 1.1 s of the run's start). Every process that logs events (run workers, the daemon, the
+webserver, the CLI) loads it from dagster.yaml, so it also turns the batching on there.
 """
 
 from __future__ import annotations
