@@ -127,6 +127,16 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the connection's current schema (the DuckDB file's, or the DuckLake's) has the table."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = current_schema() AND table_name = ?",
+        [table],
+    )
+    return found.fetchall()[0][0] > 0
+
+
 def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether `con`'s current database is a DuckLake (which has no fixed-size arrays and no key constraints)."""
     (kind,) = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()

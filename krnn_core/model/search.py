@@ -24,7 +24,7 @@ from krnn_core.model.metrics import mean_daily_ic_and_rank_ic
 from krnn_core.model.retraining import ModelWindows, learn_sets
 from krnn_core.model.trainer import TrainingSet, predict, split_qlib_kwargs, train_krnn
 from krnn_core.tables import SEARCH_TRIALS_TABLE
-from krnn_core.warehouse import replace_rows
+from krnn_core.warehouse import replace_rows, table_exists
 
 TRIALS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {SEARCH_TRIALS_TABLE}(
@@ -110,12 +110,7 @@ def record_trials(con: duckdb.DuckDBPyConnection, trials: pd.DataFrame) -> None:
 
 def chosen_kwargs(con: duckdb.DuckDBPyConnection, period_start: pd.Timestamp) -> tuple[dict, str] | None:
     """(kwargs, its search's period) chosen by the newest search whose labels end before `period_start`."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND schema_name = current_schema() AND table_name = ?",
-        [SEARCH_TRIALS_TABLE],
-    )
-    if not exists.fetchall()[0][0]:
+    if not table_exists(con, SEARCH_TRIALS_TABLE):
         return None
     found = con.execute(
         f"SELECT kwargs_json, period FROM {SEARCH_TRIALS_TABLE} WHERE chosen AND label_end < ? "

@@ -31,7 +31,7 @@ from krnn_core.model.ensemble import combine_scores
 from krnn_core.model.krnn import KRNN
 from krnn_core.model.trainer import predict, split_qlib_kwargs
 from krnn_core.tables import MODEL_VERSIONS_TABLE
-from krnn_core.warehouse import is_lake, replace_rows
+from krnn_core.warehouse import is_lake, replace_rows, table_exists
 
 MODEL_VERSIONS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MODEL_VERSIONS_TABLE}(
@@ -203,7 +203,7 @@ def model_version_for(con: duckdb.DuckDBPyConnection, day: date) -> dict | None:
     Members of an ensemble are never served alone: their ensemble is. A registry written before
     ensembles existed must have passed through ensure_model_versions.
     """
-    if not _registry_exists(con):
+    if not table_exists(con, MODEL_VERSIONS_TABLE):
         return None
     return _first_row(
         con,
@@ -215,15 +215,6 @@ def model_version_for(con: duckdb.DuckDBPyConnection, day: date) -> dict | None:
 
 def _registry_row(con: duckdb.DuckDBPyConnection, version: str) -> dict | None:
     return _first_row(con, f"SELECT * FROM {MODEL_VERSIONS_TABLE} WHERE model_version = ?", [version])
-
-
-def _registry_exists(con: duckdb.DuckDBPyConnection) -> bool:
-    tables = con.execute(
-        "SELECT count(*) FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND schema_name = current_schema() AND table_name = ?",
-        [MODEL_VERSIONS_TABLE],
-    )
-    return tables.fetchall()[0][0] > 0
 
 
 def _first_row(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> dict | None:
