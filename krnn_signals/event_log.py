@@ -6,22 +6,21 @@ Dagster's SQLite storage writes each event in its own transactions (the run's fi
 index), each on a new connection: about 10 ms an event on this project's machines, 80 of the 90 s a
 backfill of the CSI300 snapshot took. Dagster hands such a range's events over as one batch when
 DAGSTER_EVENT_BATCH_SIZE is set, but only its PostgreSQL storage writes a batch at once; the SQLite one
-stores the events one by one. This storage writes a batch's asset events and check evaluations in one
-transaction per file (dagster-postgres writes asset events so, and falls back to one by one for a batch
-of check evaluations): the day verdicts go onto their planned check-execution rows in one executemany
-update, where Dagster runs an update per verdict and serializes each event twice. A range run's planned
-checks get their row per day with the event serialized once, not once per row (4 checks x 1,302 days
-took 1.1 s of the run's start). Every process that logs events (run workers, the daemon, the
-webserver, the CLI) loads it from dagster.yaml, so it also turns the batching on there.
+stores the events one by one. This storage writes a batch's asset events and day verdicts (a run's
+check evaluations of one partition) in one transaction per file (dagster-postgres writes asset events
+so, and falls back to one by one for a batch of check evaluations): the verdicts go onto their planned
+check-execution rows in one executemany update, where Dagster runs an update per verdict and serializes
+each event twice. A range run's planned checks get their row per day with the event serialized once,
+not once per row (4 checks x 1,302 days took 1.1 s of the run's start). Every process that logs events
+(run workers, the daemon, the webserver, the CLI) loads it from dagster.yaml, so it also turns the
+batching on there.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,7 +41,6 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     """SqliteEventLogStorage that writes a batch's asset events and check evaluations in one transaction per file."""
 
     def __init__(self, base_dir: str | None = None, inst_data=None) -> None:
-        self._batch_index = threading.local()  # the index transaction a batch holds open, per thread
         self._has_check_table = False
         # Dagster's own place for a local instance's event logs: the runs logged before stay readable
         super().__init__(base_dir or os.path.join(os.environ["DAGSTER_HOME"], "history", "runs"), inst_data)
@@ -64,13 +62,8 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             self._has_check_table = super().supports_asset_checks
         return self._has_check_table
 
-    def index_connection(self) -> AbstractContextManager[Connection]:
-        """The batch's open index transaction while a batch is stored, else a new connection."""
-        held = getattr(self._batch_index, "conn", None)
-        return nullcontext(held) if held is not None else super().index_connection()
-
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        """The batch's asset events and check evaluations in two transactions (run file, index); the rest one by one."""
+        """The batch's asset events and day verdicts in two transactions (run file, index); the rest one by one."""
         batched = [event for event in events if _is_batched(event)]
         for run_id in dict.fromkeys(event.run_id for event in batched):
             self._store_batch([event for event in batched if event.run_id == run_id])
@@ -98,14 +91,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             for event in sorted(last.values(), key=assets.index):
                 self._store_asset_event(conn, event, ids[id(event)])
             serialized = {id(event): row["event"] for event, row in zip(events, rows, strict=True)}
-            self._store_check_verdicts(conn, [event for event in checks if _partition(event)], ids, serialized)
-            self._batch_index.conn = conn  # Dagster's writes of the other check executions join this transaction
-            try:
-                for event in checks:
-                    if not _partition(event):
-                        self.store_asset_check_event(event, ids[id(event)])
-            finally:
-                self._batch_index.conn = None
+            self._store_check_verdicts(conn, checks, ids, serialized)
 
     def _store_check_verdicts(
         self, conn: Connection, events: list[EventLogEntry], ids: dict[int, int], serialized: dict[int, str]
@@ -177,10 +163,6 @@ def _key(row: dict[str, Any]) -> tuple:
     return tuple(row[name] for name in _ROW_KEY)
 
 
-def _partition(check_evaluation: EventLogEntry) -> str | None:
-    return check_evaluation.dagster_event.asset_check_evaluation_data.partition
-
-
 def _renamed_key(row: dict[str, Any]) -> dict[str, Any]:
     return {(f"b_{name}" if name in _ROW_KEY else name): value for name, value in row.items()}
 
@@ -190,6 +172,11 @@ def _is_asset_event(event: EventLogEntry) -> bool:
 
 
 def _is_batched(event: EventLogEntry) -> bool:
+    """An asset event, or a run's check evaluation of one partition (a day verdict); Dagster's own path stores
+    the others."""
     return _is_asset_event(event) or (
-        event.is_dagster_event and event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+        event.is_dagster_event
+        and event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+        and bool(event.run_id)
+        and event.dagster_event.asset_check_evaluation_data.partition is not None
     )
