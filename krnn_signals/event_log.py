@@ -75,12 +75,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         """What store_event does for each of these events of one run, in one transaction per file."""
         rows = [self._event_to_row(event) for event in events]  # each event serialized once for every table
         with self.run_connection(events[0].run_id) as conn:
-            conn.execute(SqlEventLogStorageTable.insert(), rows)
+            _insert_events(conn, rows)
         with self.index_transaction() as conn:
-            inserted = SqlEventLogStorageTable.insert().returning(
-                SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
-            )
-            ids = dict(zip(map(id, events), (row.id for row in conn.execute(inserted, rows)), strict=True))
+            ids = dict(zip(map(id, events), _insert_events(conn, rows), strict=True))
             assets = [event for event in events if _is_asset_event(event)]
             checks = [event for event in events if not _is_asset_event(event)]
             if assets:
@@ -152,7 +149,34 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             "evaluation_event_storage_id": event_id,
         }
         with self.index_connection() as conn:
-            conn.execute(AssetCheckExecutionsTable.insert(), [row | {"partition": key} for key in partitions])
+            _insert_rows(conn, AssetCheckExecutionsTable, [row | {"partition": key} for key in partitions])
+
+
+def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> range:
+    """The event rows inserted within the connection's transaction; their ids, in order."""
+    _insert_rows(conn, SqlEventLogStorageTable, rows)
+    # the transaction holds the file's write lock from the first row to the last, and a row inserted
+    # without an id gets one more than the table's largest: the rows have the ids up to the last one
+    last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+    return range(last - len(rows) + 1, last + 1)
+
+
+def _insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Rows of the same columns inserted by the driver's own executemany, each value stored as SQLAlchemy stores it.
+
+    SQLAlchemy's executemany spends twice SQLite's own time on its parameters (0.2 of 0.3 s for 7,812 events).
+    """
+    columns = list(rows[0])
+    processors = [table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in columns]
+    converted = [(i, convert) for i, convert in enumerate(processors) if convert]  # the timestamps
+    values = []
+    for row in rows:
+        value = list(row.values())
+        for i, convert in converted:
+            value[i] = convert(value[i])
+        values.append(tuple(value))
+    names, marks = ", ".join(columns), ", ".join("?" * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)
 
 
 _ROW_KEY = ("asset_key", "check_name", "run_id", "partition")  # one planned row per check, run and partition

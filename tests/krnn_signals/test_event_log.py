@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from dagster._core.storage.event_log.base import PartitionKeyFilter
+from dagster._core.storage.event_log.schema import AssetEventTagsTable, SqlEventLogStorageTable
 
 from assets.partitions import _log_each_day
 from krnn_signals.event_log import BATCH_SIZE_ENV, BatchedSqliteEventLogStorage
@@ -61,6 +62,21 @@ def test_a_range_run_records_every_partition_in_a_few_transactions(instance, mon
     assert len(opened) < 60  # one or two per event without batches: over 1,200
 
 
+def test_each_indexed_tag_points_at_the_event_it_came_from(instance):
+    dg.materialize([daily], instance=instance, tags=RANGE)
+
+    events = SqlEventLogStorageTable
+    with instance.event_log_storage.index_connection() as conn:
+        tags = conn.execute(sa.select(AssetEventTagsTable)).mappings().all()
+        times = dict(conn.execute(sa.select(events.c.id, events.c.timestamp)).all())
+        partitions = dict(conn.execute(sa.select(events.c.id, events.c.partition)).all())
+    data_versions = [tag for tag in tags if tag["key"] == "dagster/data_version"]
+    assert len(data_versions) == 304
+    # each event of the range has its own time: a tag on another event's id would carry another time
+    assert all(tag["event_timestamp"] == times[tag["event_id"]] for tag in tags)
+    assert {partitions[tag["event_id"]] for tag in data_versions} == set(DAYS.get_partition_keys())
+
+
 def test_the_storage_turns_dagster_s_batching_on(tmp_path, monkeypatch):
     monkeypatch.setenv(BATCH_SIZE_ENV, "0")  # recorded, so the test leaves the environment as it found it
     monkeypatch.delenv(BATCH_SIZE_ENV)
@@ -109,7 +125,7 @@ def test_the_check_executions_stored_are_those_dagster_s_own_storage_stores(inst
 
 def _check_executions(instance: dg.DagsterInstance) -> dict[tuple, dict]:
     """Each row of the check-executions table, without the ids and times that differ between two runs."""
-    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
     from dagster_shared.serdes import deserialize_value
 
     events = SqlEventLogStorageTable
