@@ -7,6 +7,7 @@
         working_directory: .
 """
 
+import gc
 from functools import cache
 
 import dagster as dg
@@ -24,4 +25,6 @@ def __getattr__(config_name: str) -> dg.Definitions:
 
 @cache  # Dagster looks the attribute up more than once
 def _location(config_name: str) -> dg.Definitions:
-    return build_definitions(load_config(CONFIGS / f"{config_name}.yaml"))
+    location = build_definitions(load_config(CONFIGS / f"{config_name}.yaml"))
+    gc.freeze()  # as krnn_signals.definitions does
+    return location

@@ -176,6 +176,14 @@ def test_the_workspace_lists_each_markets_assets_under_its_own_keys():
     assert {"csi300_daily_signals_job", "csi500_daily_signals_job"} <= signals_jobs
 
 
+def test_a_location_s_import_time_objects_are_kept_out_of_a_run_s_garbage_collections():
+    for module, attribute in (("krnn_signals.definitions", "defs"), ("krnn_signals.markets", "synthetic_csi500")):
+        code = f"import gc, {module}; {module}.{attribute}; print(gc.get_freeze_count(), len(gc.get_objects()))"
+        done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        frozen, tracked = map(int, done.stdout.split())
+        assert frozen > 100_000 and tracked < frozen / 10, module  # Dagster's, pandas' and the location's
+
+
 def test_a_market_location_is_its_config_in_configs_named_by_the_attribute():
     from krnn_signals import markets
 
