@@ -6,10 +6,11 @@ Dagster: a fresh pipeline folder and warehouse, the code location served by its 
 run of `market_data_job` over every trading day (a single-run backfill's range tags) launched through
 the instance's run launcher (bench/dagster_runs.py); `backfill_s` is the run's wall time from its
 creation to its end. Engines, in the same bench run and afterwards: krnn_core alone does the job's
-work: imports the same snapshot into a fresh folder, computes the market-data checks' verdicts over the
-range (the rules the job's four checks call) and computes and writes the same features and labels into
-a fresh DuckDB file (`engines_s` = import + checks + features + labels; `ratio_without_checks` leaves the
-rules out). Both stores must hold the same rows. The two sides alternate `--repeats` times, each on
+work: imports the same snapshot into a fresh folder (with the refresh step's quarantine rows, readers'
+snapshot and summary), computes the market-data checks' verdicts over the range (the rules the job's
+four checks call) and computes and writes the same features and labels into a fresh DuckDB file
+(`engines_s` = import + checks + features + labels; `ratio_without_checks` leaves the rules out). Both
+stores must hold the same rows. The two sides alternate `--repeats` times, each on
 fresh folders; the figures are medians (this machine's timings vary by a second run to run).
 The last line printed is JSON.
 """
@@ -32,9 +33,11 @@ from dagster_runs import ROOT, bench_config, code_server, launch, load_average, 
 from krnn_core.config import load_config
 from krnn_core.data import qlib_store
 from krnn_core.data.market_checks import bar_problems, calendar_problems, jump_problems, universe_problems
-from krnn_core.data.market_data import last_closed_session
+from krnn_core.data.market_data import last_closed_session, summarize
+from krnn_core.data.quarantine import write_quarantine
 from krnn_core.features.alpha360 import load_panel
 from krnn_core.features.store import FEATURES_TABLE, LABELS_TABLE, materialize_features, materialize_labels
+from krnn_core.signals.read_snapshot import publish_for_readers
 from krnn_core.warehouse import connect
 from shared_data import CSI300_2015_2019
 
@@ -47,19 +50,24 @@ def engines(source: Path, folder: Path) -> dict[str, float]:
     from krnn_core.data.sources.qlib_folder import QlibFolderSource
 
     calendar = qlib_store.read_calendar(source)
-    provider, seconds = folder / "qlib_data", {}
-    started = time.perf_counter()
-    QlibFolderSource(source).refresh(provider, calendar[-1])
-    seconds["import_s"] = time.perf_counter() - started
-    started = time.perf_counter()
-    check_verdicts(provider, "csi300", calendar[0], calendar[-1])
-    seconds["checks_s"] = time.perf_counter() - started
-    with connect(folder / "engines.duckdb") as con:
+    provider, warehouse, seconds = folder / "qlib_data", folder / "engines.duckdb", {}
+    start, end = calendar[0], calendar[-1]
+    with connect(warehouse) as con:
         started = time.perf_counter()
-        materialize_features(con, provider, "csi300", calendar[0], calendar[-1])
+        report = QlibFolderSource(source).refresh(provider, end)
+        write_quarantine(con, report.quarantined, report.first_added)  # as qlib_market_data does
+        publish_for_readers(con, warehouse)
+        summarize(provider, "csi300", start, end)
+        seconds["import_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        check_verdicts(provider, "csi300", start, end)
+        seconds["checks_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        materialize_features(con, provider, "csi300", start, end)
         seconds["features_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        materialize_labels(con, provider, "csi300", calendar[0], calendar[-1])
+        materialize_labels(con, provider, "csi300", start, end)
+        publish_for_readers(con, warehouse)  # as alpha360_labels does
         seconds["labels_s"] = time.perf_counter() - started
     return seconds
 
@@ -77,9 +85,9 @@ def check_verdicts(provider: Path, market: str, start: pd.Timestamp, end: pd.Tim
 
 
 def row_counts(database: Path) -> dict[str, int]:
-    """Rows of the feature and label tables."""
+    """Rows of the feature, label and quarantine tables."""
     with connect(database, read_only=True) as con:
-        tables = (FEATURES_TABLE, LABELS_TABLE)
+        tables = (FEATURES_TABLE, LABELS_TABLE, "quarantine")
         return {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}
 
 
