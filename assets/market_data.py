@@ -4,7 +4,7 @@ and its checks: the market data is sound before features are built."""
 import dagster as dg
 
 from assets.names import LocationNames
-from assets.partitions import daily_check_result, partition_days, trading_day_asset
+from assets.partitions import daily_check_result, partition_days, trading_day_asset, trading_day_check
 from assets.resources import Pipeline
 from krnn_core.config import market_source
 from krnn_core.data import qlib_store
@@ -108,10 +108,10 @@ def build_market_data_checks(
     trading_days: dg.PartitionsDefinition, names: LocationNames
 ) -> list[dg.AssetChecksDefinition]:
     """The market-data checks, the partitioned ones over the code location's trading days."""
-    on_market_data, daily = dict(asset=names.key("qlib_market_data")), dict(partitions_def=trading_days)
+    on_market_data = dict(asset=names.key("qlib_market_data"))
     return [
         dg.asset_check(**on_market_data, name=CALENDAR_CHECK, blocking=True)(calendar_is_valid),
-        dg.asset_check(**on_market_data, name=BARS_CHECK, blocking=True, **daily)(bars_are_consistent),
-        dg.asset_check(**on_market_data, name=JUMP_CHECK, **daily)(no_unexplained_jumps),
-        dg.asset_check(**on_market_data, name=UNIVERSE_CHECK, **daily)(universe_is_covered),
+        trading_day_check(bars_are_consistent, trading_days, **on_market_data, name=BARS_CHECK, blocking=True),
+        trading_day_check(no_unexplained_jumps, trading_days, **on_market_data, name=JUMP_CHECK),
+        trading_day_check(universe_is_covered, trading_days, **on_market_data, name=UNIVERSE_CHECK),
     ]

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.names import LocationNames
-from assets.partitions import daily_check_result, partition_days, trading_day_asset
+from assets.partitions import daily_check_result, partition_days, trading_day_asset, trading_day_check
 from assets.placement import ON_CPU_NODE
 from assets.resources import Pipeline
 from krnn_core.signals.scoring import (
@@ -92,9 +92,9 @@ def model_is_recent(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) 
 
 def build_signal_checks(trading_days: dg.PartitionsDefinition, names: LocationNames) -> list[dg.AssetChecksDefinition]:
     """The checks on each day's signals over the code location's trading days."""
-    daily = dict(asset=names.key("signals"), partitions_def=trading_days)
+    on_signals = dict(asset=names.key("signals"))
     return [
-        dg.asset_check(name=COVERAGE_CHECK, blocking=True, **daily)(signals_cover_universe),
-        dg.asset_check(name=SPREAD_CHECK, blocking=True, **daily)(signals_are_spread),
-        dg.asset_check(name=MODEL_AGE_CHECK, **daily)(model_is_recent),
+        trading_day_check(signals_cover_universe, trading_days, **on_signals, name=COVERAGE_CHECK, blocking=True),
+        trading_day_check(signals_are_spread, trading_days, **on_signals, name=SPREAD_CHECK, blocking=True),
+        trading_day_check(model_is_recent, trading_days, **on_signals, name=MODEL_AGE_CHECK),
     ]

@@ -1,9 +1,5 @@
 """A Dagster code location of krnn-signals: every definition built from one market's config, named after it."""
 
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import dagster as dg
 
 from assets.features import build_feature_assets
@@ -28,22 +24,6 @@ def build_definitions(config: PipelineConfig) -> dg.Definitions:
 
     Nothing here reads the source: a broken feed fails its refresh run, and the location still loads.
     """
-    with _stable_enough_dagster_apis():
-        return _definitions(config)
-
-
-@contextmanager
-def _stable_enough_dagster_apis() -> Iterator[None]:
-    """Dagster's notices that two APIs the pipeline is built on may still change, kept off every import."""
-    # Partitioned checks (preview) and single-run backfills (beta) are the design: a day's checks and a backfill
-    # range in one pass. Their notices tell an operator nothing to do; an upgrade is checked by the tests.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy")
-        warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec")
-        yield
-
-
-def _definitions(config: PipelineConfig) -> dg.Definitions:
     names = LocationNames.of(config)
     trading_days, retraining_periods = build_trading_days(config), build_retraining_periods(config)
     freshness_checks, freshness_sensors = build_freshness(config, names)
