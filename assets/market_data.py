@@ -8,18 +8,19 @@ from assets.partitions import daily_check_result, partition_days, trading_day_as
 from assets.resources import Pipeline
 from krnn_core.config import market_source
 from krnn_core.data import qlib_store
-from krnn_core.data.market_checks import bar_problems, calendar_problems, jump_problems, universe_problems
+from krnn_core.data.market_checks import (
+    calendar_problems,
+    folder_bar_problems,
+    folder_jump_problems,
+    universe_problems,
+)
 from krnn_core.data.market_data import MarketDataNotAvailable, last_closed_session, summarize
 from krnn_core.data.quarantine import write_quarantine
-from krnn_core.features.alpha360 import load_panel
 
 CALENDAR_CHECK = "calendar_is_valid"
 BARS_CHECK = "bars_are_consistent"
 JUMP_CHECK = "no_unexplained_jumps"
 UNIVERSE_CHECK = "universe_is_covered"
-# trading days searched back for a member's last close before a suspension: a move after a longer
-# suspension is not checked, and a daily run reads a year of bars instead of the whole history
-JUMP_LOOKBACK = 250
 
 
 def qlib_market_data(context: dg.AssetExecutionContext, pipeline: Pipeline) -> dg.MaterializeResult:
@@ -78,19 +79,15 @@ def calendar_is_valid(pipeline: Pipeline) -> dg.AssetCheckResult:
 def bars_are_consistent(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
     """Every member's bar of the refreshed days is whole, positive and OHLC-consistent."""
     config = pipeline.config
-    start, end = partition_days(context)
-    panel = load_panel(config.qlib_init.provider_uri, config.market, start, end)  # only the refreshed days
-    return daily_check_result(context, pipeline, bar_problems(panel, 0, len(panel.calendar) - 1))
+    problems = folder_bar_problems(config.qlib_init.provider_uri, config.market, *partition_days(context))
+    return daily_check_result(context, pipeline, problems)
 
 
 def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, pipeline: Pipeline) -> dg.AssetCheckResult:
     """Warn when a member's close moves beyond `monitoring.max_day_move` while its factor stays the same."""
     config = pipeline.config
-    start, end = partition_days(context)
-    panel = load_panel(config.qlib_init.provider_uri, config.market, start, end, history=JUMP_LOOKBACK)
-    factor = qlib_store.read_fields(config.qlib_init.provider_uri, panel.codes, ["factor"], panel.calendar)[:, :, 0]
-    problems = jump_problems(
-        panel, factor, panel.day_index(start), panel.day_index(end), config.monitoring.max_day_move
+    problems = folder_jump_problems(
+        config.qlib_init.provider_uri, config.market, *partition_days(context), config.monitoring.max_day_move
     )
     return daily_check_result(context, pipeline, problems, dg.AssetCheckSeverity.WARN)
 

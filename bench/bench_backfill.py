@@ -29,14 +29,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from assets.market_data import JUMP_LOOKBACK
 from dagster_runs import ROOT, bench_config, code_server, launch, load_average, remove, run_env, wait_for_run
 from krnn_core.config import load_config
 from krnn_core.data import qlib_store
-from krnn_core.data.market_checks import bar_problems, calendar_problems, jump_problems, universe_problems
+from krnn_core.data.market_checks import (
+    calendar_problems,
+    folder_bar_problems,
+    folder_jump_problems,
+    universe_problems,
+)
 from krnn_core.data.market_data import last_closed_session, summarize
 from krnn_core.data.quarantine import write_quarantine
-from krnn_core.features.alpha360 import load_panel
 from krnn_core.features.store import FEATURES_TABLE, LABELS_TABLE, materialize_features, materialize_labels
 from krnn_core.signals.read_snapshot import publish_for_readers
 from krnn_core.warehouse import connect
@@ -77,11 +80,8 @@ def check_verdicts(provider: Path, market: str, start: pd.Timestamp, end: pd.Tim
     """Find the problems the market-data checks find over [start, end], by the rules and lookback they call."""
     limits = load_config(ROOT / "configs" / "csi300_2015_2019.yaml").monitoring  # the config the backfill runs
     calendar_problems(qlib_store.read_calendar(provider), last_closed_session())
-    panel = load_panel(provider, market, start, end)
-    bar_problems(panel, 0, len(panel.calendar) - 1)
-    panel = load_panel(provider, market, start, end, history=JUMP_LOOKBACK)
-    factor = qlib_store.read_fields(provider, panel.codes, ["factor"], panel.calendar)[:, :, 0]
-    jump_problems(panel, factor, panel.day_index(start), panel.day_index(end), limits.max_day_move)
+    folder_bar_problems(provider, market, start, end)
+    folder_jump_problems(provider, market, start, end, limits.max_day_move)
     universe_problems(provider, market, start, end, limits.min_coverage)
 
 

@@ -16,6 +16,9 @@ from krnn_core.data.quarantine import BAR_FIELDS, bad_bar_rules
 from krnn_core.features.alpha360 import FIELDS, MarketPanel, load_panel
 
 _MAX_LISTED = 5  # problems quoted per rule; the count says how many there are
+# trading days searched back for a member's last close before a suspension: a move after a longer
+# suspension is not checked, and a daily run reads a year of bars instead of the whole history
+JUMP_LOOKBACK = 250
 # each day checked, with the problems found on it: a day without any passed
 ProblemsByDay = dict[pd.Timestamp, list[str]]
 
@@ -71,6 +74,22 @@ def jump_problems(panel: MarketPanel, factor: np.ndarray, first: int, last: int,
         )
         for d in range(last - first + 1)
     }
+
+
+def folder_bar_problems(provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp) -> ProblemsByDay:
+    """Each trading day in [start, end]: bar_problems of the members' bars the Qlib folder holds."""
+    panel = load_panel(provider_uri, market, start, end)  # only the checked days
+    return bar_problems(panel, 0, len(panel.calendar) - 1)
+
+
+def folder_jump_problems(
+    provider_uri: str | Path, market: str, start: pd.Timestamp, end: pd.Timestamp, limit: float
+) -> ProblemsByDay:
+    """Each trading day in [start, end]: jump_problems of the Qlib folder's closes and factors, a member's last
+    close before a suspension searched up to JUMP_LOOKBACK trading days back."""
+    panel = load_panel(provider_uri, market, start, end, history=JUMP_LOOKBACK)
+    factor = qlib_store.read_fields(provider_uri, panel.codes, ["factor"], panel.calendar)[:, :, 0]
+    return jump_problems(panel, factor, panel.day_index(start), panel.day_index(end), limit)
 
 
 def coverage_problems(
